@@ -1,0 +1,21 @@
+// Activities: thin adapters from the task workflow to the services that do I/O.
+// Built by factories over their dependencies so tests pass real ones without module mocking.
+import { createTaskActivities, type TaskActivityDeps } from './task-activities';
+import { createNotifyActivities, type NotifyDeps } from './notify';
+import { createProvisioningActivities } from './provisioning/activities';
+
+export type { EvaluatedPlan } from '../src/decisions/decision-service';
+
+export interface ActivityDeps extends TaskActivityDeps, NotifyDeps {
+  provisioning: Parameters<typeof createProvisioningActivities>[0];
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createTaskActivities(deps),
+    ...createNotifyActivities(deps),
+    ...createProvisioningActivities(deps.provisioning),
+  };
+}
+
+export type TaskActivities = ReturnType<typeof createActivities>;

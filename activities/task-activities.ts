@@ -1,0 +1,175 @@
+// Decisions, held calls and collapse: the task workflow's writes to its projection and the trace.
+import { ApplicationFailure } from '@temporalio/common';
+import type { ApprovalRepository, HoldStatus } from '../src/approvals/approval-repository';
+import type { TraceStore } from '../src/audit/trace-store';
+import type { CredentialBroker } from '../src/credentials/credential-broker';
+import type { DecisionService, EvaluatedCall, EvaluatedPlan } from '../src/decisions/decision-service';
+import type { SqlClient } from '../src/db/sql';
+import type { Metrics } from '../src/health/metrics';
+import type { ProvisionedAccess, ProvisionedAccessRepository, TaskRepository } from '../src/tasks/task-repository';
+import type { ApprovalAnswer, CollapseResult, ContextEntry, TaskStatus, ToolCallRequest, ToolCallResult } from '../workflows/messages';
+
+export interface TaskActivityDeps {
+  db: SqlClient;
+  decisions: DecisionService;
+  tasks: TaskRepository;
+  provisioned: ProvisionedAccessRepository;
+  approvals: ApprovalRepository;
+  traces: TraceStore;
+  credentials: CredentialBroker;
+  metrics: Metrics;
+}
+
+type Ended = Exclude<TaskStatus, 'active'>;
+
+export function createTaskActivities(deps: TaskActivityDeps) {
+  const task = async (taskId: string) => {
+    const t = await deps.tasks.get(taskId);
+    if (!t) throw ApplicationFailure.create({ type: 'TaskNotFound', message: `task ${taskId} has no projection`, nonRetryable: true });
+    return t;
+  };
+
+  return {
+    async evaluateCall(input: { taskId: string; call: ToolCallRequest; inContext: boolean }): Promise<EvaluatedPlan> {
+      return deps.decisions.plan(await task(input.taskId), input.call, input.inContext);
+    },
+
+    async commitDecision(input: {
+      taskId: string;
+      call: ToolCallRequest;
+      outcome: EvaluatedCall;
+      grant?: ContextEntry;
+      answers?: ApprovalAnswer[];
+    }): Promise<ToolCallResult> {
+      // An escalation that came back approved is an allow.
+      const outcome = input.outcome.decision === 'escalate' ? { ...input.outcome, decision: 'allow' as const } : input.outcome;
+      return deps.decisions.commit(await task(input.taskId), input.call, outcome, input.grant, input.answers);
+    },
+
+    /** Records a held call: an escalation trace and the pending approval, answering `pending`. */
+    async openHold(input: { taskId: string; call: ToolCallRequest; approvalId: string; kind: 'approval' | 'confirmation'; plan: EvaluatedPlan }): Promise<ToolCallResult> {
+      const t = await task(input.taskId);
+      const { call, plan } = input;
+      const trace = await deps.traces.append(
+        {
+          kind: 'escalation',
+          occurredAt: call.requestedAt,
+          body: {
+            taskId: t.taskId,
+            callId: call.callId,
+            userId: t.userId,
+            agentId: t.agentId,
+            toolId: call.toolId,
+            appId: plan.appId,
+            actionClass: plan.actionClass,
+            decision: 'pending',
+            approvalId: input.approvalId,
+            holdKind: input.kind,
+            reach: plan.reach,
+            route: plan.route,
+            reasonCode: plan.reason?.code ?? (input.kind === 'confirmation' ? 'person_confirmation_required' : 'approval_required'),
+            reasonMessage: plan.reason?.message,
+            policyVersion: plan.policyVersion,
+            rules: plan.rules,
+            argsDigest: plan.digest,
+          },
+        },
+        {
+          within: async (tx) => {
+            await deps.approvals.open(tx, {
+              approvalId: input.approvalId,
+              kind: input.kind,
+              taskId: t.taskId,
+              callId: call.callId,
+              toolId: call.toolId,
+              digest: plan.digest,
+              policyVersion: plan.policyVersion!,
+              route: plan.route,
+            });
+          },
+        },
+      );
+      return { callId: call.callId, decision: 'pending', approvalId: input.approvalId, traceId: trace.traceId, policyVersion: plan.policyVersion };
+    },
+
+    async closeHold(input: { approvalId: string; status: HoldStatus; answer?: ApprovalAnswer }): Promise<void> {
+      await deps.approvals.close(input.approvalId, input.status, input.answer);
+    },
+
+    async recordProvisioning(input: Omit<ProvisionedAccess, 'revokedAt' | 'revokeStatus' | 'lastError'> & { changes: unknown[] }): Promise<void> {
+      const t = await task(input.taskId);
+      const known = (await deps.provisioned.ofTask(input.taskId)).find((p) => p.appId === input.appId && p.entitlementId === input.entitlementId);
+      if (known && !known.revokedAt) return; // a retried activity: already recorded
+      await deps.traces.append(
+        {
+          kind: 'grant',
+          body: { taskId: t.taskId, userId: t.userId, agentId: t.agentId, appId: input.appId, entitlementId: input.entitlementId, accountId: input.accountId, provisioning: input.changes },
+        },
+        { within: (tx) => deps.provisioned.record(tx, input) },
+      );
+    },
+
+    /** The revocation mark: task no longer active, grants and credential references dead. */
+    async markCollapsed(input: { taskId: string; status: Ended; reason: string; by: string }): Promise<{ provisioned: ProvisionedAccess[] }> {
+      await deps.db.transaction(async (tx) => {
+        await deps.tasks.markCollapsed(tx, input.taskId, input.status, input.reason);
+        await deps.credentials.revokeTask(tx, input.taskId);
+      });
+      const provisioned = await deps.provisioned.ofTask(input.taskId);
+      return { provisioned: provisioned.filter((p) => !p.revokedAt) };
+    },
+
+    async recordDeprovisioned(input: { taskId: string; appId: string; entitlementId: string; changes: unknown[] }): Promise<void> {
+      const t = await task(input.taskId);
+      await deps.traces.append(
+        {
+          kind: 'revocation',
+          body: { taskId: t.taskId, userId: t.userId, agentId: t.agentId, appId: input.appId, entitlementId: input.entitlementId, revocation: 'deprovisioned', provisioning: input.changes },
+        },
+        { within: (tx) => deps.provisioned.markRevoked(tx, input.taskId, input.appId, input.entitlementId) },
+      );
+    },
+
+    /** The deprovisioning retry budget is spent: visible on the task, in the trace and as a metric. */
+    async recordRevokeFailed(input: { taskId: string; appId: string; entitlementId: string; error: string }): Promise<void> {
+      const t = await task(input.taskId);
+      deps.metrics.revocationsFailed.inc({ app: input.appId });
+      await deps.traces.append(
+        {
+          kind: 'revocation',
+          body: { taskId: t.taskId, userId: t.userId, agentId: t.agentId, appId: input.appId, entitlementId: input.entitlementId, revocation: 'revoke_failed', error: input.error },
+        },
+        { within: (tx) => deps.provisioned.markFailed(tx, input.taskId, input.appId, input.entitlementId, input.error) },
+      );
+    },
+
+    /** A receipt per grant, then the final state. Idempotent: a retry writes no second receipt. */
+    async finishCollapse(input: { taskId: string; status: Ended; reason: string; by: string }): Promise<CollapseResult> {
+      const t = await task(input.taskId);
+      const pending = await deps.db.transaction((tx) => deps.tasks.markCollapsed(tx, input.taskId, input.status, input.reason));
+      for (const g of pending) {
+        await deps.traces.append(
+          {
+            kind: 'revocation',
+            body: {
+              taskId: t.taskId,
+              userId: t.userId,
+              agentId: t.agentId,
+              toolId: g.toolId,
+              appId: g.appId,
+              grantedVia: g.via,
+              grantedAt: g.grantedAt,
+              endedBecause: input.reason,
+              endedBy: input.by,
+              revocation: 'context_removed',
+            },
+          },
+          { within: (tx) => deps.tasks.setRevokeStatus(tx, t.taskId, g.toolId, 'revoked') },
+        );
+      }
+      const ended = (await deps.tasks.get(input.taskId))!;
+      const all = await deps.tasks.grants(input.taskId);
+      return { taskId: input.taskId, status: ended.status as Ended, revoked: all.map((g) => g.toolId) };
+    },
+  };
+}

@@ -1,0 +1,35 @@
+// The API's root module, built around the services of the process (composition root: main/start).
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import type { Client } from '@temporalio/client';
+import { AUTH_TOKENS, AuthGuard } from './auth/auth.guard';
+import { CredentialsController } from './credentials/credentials.controller';
+import { HealthController } from './health/health.controller';
+import { PolicyController } from './policy/policy.controller';
+import { RegistryController } from './registry/registry.controller';
+import { Metrics } from './health/metrics';
+import { ProblemFilter } from './http/problem.filter';
+import type { Services } from './services';
+import { TasksController } from './tasks/tasks.controller';
+import { TasksService } from './tasks/tasks.service';
+import { SERVICES, TEMPORAL_CLIENT } from './tokens';
+
+@Module({})
+export class AppModule {
+  static forRoot(services: Services, temporal: Client): DynamicModule {
+    const metrics = services.metrics;
+    return {
+      module: AppModule,
+      controllers: [HealthController, TasksController, PolicyController, RegistryController, CredentialsController],
+      providers: [
+        { provide: SERVICES, useValue: services },
+        { provide: TEMPORAL_CLIENT, useValue: temporal },
+        { provide: AUTH_TOKENS, useValue: services.config.tokens },
+        { provide: Metrics, useValue: metrics },
+        { provide: TasksService, useFactory: () => new TasksService(services, temporal, metrics) },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ProblemFilter },
+      ],
+    };
+  }
+}

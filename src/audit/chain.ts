@@ -1,0 +1,51 @@
+// The hash chain of the Decision Trace, pure: each record's hash covers its content and the
+// previous record's hash, so editing, inserting or removing a record breaks every later link.
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './digest';
+
+export const GENESIS = '0'.repeat(64);
+
+export interface ChainContent {
+  tenant: string;
+  traceId: string;
+  kind: string;
+  occurredAt: string;
+  body: Record<string, unknown>;
+}
+
+export interface ChainRecord extends ChainContent {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+export function recordHash(seq: number, prevHash: string, c: ChainContent): string {
+  const content = canonicalJson({ seq, prevHash, tenant: c.tenant, traceId: c.traceId, kind: c.kind, occurredAt: c.occurredAt, body: c.body });
+  return createHash('sha256').update(content).digest('hex');
+}
+
+/** The next record after `prev` (seq 0 / GENESIS for the first). */
+export function link(prev: { seq: number; hash: string }, c: ChainContent): ChainRecord {
+  const seq = prev.seq + 1;
+  return { ...c, seq, prevHash: prev.hash, hash: recordHash(seq, prev.hash, c) };
+}
+
+export interface ChainVerdict {
+  ok: boolean;
+  checked: number;
+  firstBrokenId?: string;
+  reason?: string;
+}
+
+/** Checks records in seq order, starting after `prev` (the genesis when undefined). */
+export function verifyChain(records: ChainRecord[], prev: { seq: number; hash: string } = { seq: 0, hash: GENESIS }): ChainVerdict {
+  let checked = 0;
+  for (const r of records) {
+    if (r.seq !== prev.seq + 1) return { ok: false, checked, firstBrokenId: r.traceId, reason: `sequence gap: expected ${prev.seq + 1}, found ${r.seq}` };
+    if (r.prevHash !== prev.hash) return { ok: false, checked, firstBrokenId: r.traceId, reason: 'previous hash does not match' };
+    if (recordHash(r.seq, r.prevHash, r) !== r.hash) return { ok: false, checked, firstBrokenId: r.traceId, reason: 'content does not match its hash' };
+    checked++;
+    prev = r;
+  }
+  return { ok: true, checked };
+}

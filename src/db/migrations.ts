@@ -1,0 +1,239 @@
+// The schema, as ordered migrations. Never edit a released migration: add the next one.
+export interface Migration {
+  id: string;
+  sql: string;
+}
+
+const directory = `
+create table users (
+  id text primary key,
+  user_name text not null,
+  external_id text,
+  display_name text,
+  title text,
+  department text,
+  user_type text,
+  manager_id text,
+  email text,
+  slack_user_id text,
+  active boolean not null default true,
+  resource jsonb not null default '{}'::jsonb,
+  version integer not null default 1,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create unique index users_user_name on users (lower(user_name));
+create index users_email on users (lower(email));
+
+create table groups (
+  id text primary key,
+  display_name text not null,
+  resource jsonb not null default '{}'::jsonb,
+  version integer not null default 1,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create table group_members (
+  group_id text not null references groups(id) on delete cascade,
+  user_id text not null,
+  primary key (group_id, user_id)
+);
+create index group_members_user on group_members (user_id);
+
+create table agents (
+  id text primary key,
+  name text not null,
+  owner_id text,
+  active boolean not null default true,
+  orphaned boolean not null default false,
+  resource jsonb not null default '{}'::jsonb,
+  version integer not null default 1,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+-- Standing access a person holds in an app (from the IdP or earlier JIT grants), by entitlement.
+create table person_access (
+  user_id text not null,
+  app_id text not null,
+  entitlement_id text not null,
+  source text not null default 'directory',
+  primary key (user_id, app_id, entitlement_id)
+);
+`;
+
+const tasks = `
+-- The projection of each task workflow's context, written by its activities (the workflow is the
+-- single writer); the API decides in-context calls from it without a Temporal round trip.
+create table tasks (
+  task_id text primary key,
+  tenant text not null,
+  user_id text not null,
+  agent_id text not null,
+  purpose text,
+  status text not null check (status in ('active','ended','revoked','expired')),
+  workflow_id text not null,
+  created_at timestamptz not null default now(),
+  expires_at timestamptz not null,
+  ended_at timestamptz,
+  ended_reason text,
+  session jsonb not null default '{}'::jsonb
+);
+create index tasks_user_active on tasks (user_id) where status = 'active';
+
+create table grants (
+  task_id text not null references tasks(task_id),
+  tool_id text not null,
+  app_id text not null,
+  via text not null check (via in ('policy','user-confirmation','approval','provisioning')),
+  scope text not null default 'task',
+  granted_at timestamptz not null default now(),
+  expires_at timestamptz,
+  revoked_at timestamptz,
+  revoke_status text,
+  primary key (task_id, tool_id)
+);
+create index grants_live on grants (task_id) where revoked_at is null;
+
+create table credential_refs (
+  ref_hash text primary key,
+  ref_id text not null unique,
+  task_id text not null references tasks(task_id),
+  agent_id text not null,
+  tool_id text not null,
+  app_id text not null,
+  secret_key text,
+  expires_at timestamptz not null,
+  revoked_at timestamptz
+);
+create index credential_refs_task on credential_refs (task_id);
+
+create table policy_versions (
+  version text primary key,
+  bundle jsonb not null,
+  created_at timestamptz not null default now()
+);
+create table policy_active (
+  singleton boolean primary key default true check (singleton),
+  version text not null references policy_versions(version),
+  activated_at timestamptz not null default now()
+);
+`;
+
+const traces = `
+-- The Decision Trace: append-only and hash-chained per tenant. Every queryable column is generated
+-- from the hashed body, so a column can never disagree with what the chain covers.
+create table decision_traces (
+  tenant text not null,
+  seq bigint not null,
+  trace_id text not null unique,
+  kind text not null,
+  occurred_at timestamptz not null,
+  body jsonb not null,
+  prev_hash text not null,
+  hash text not null,
+  task_id text generated always as (body->>'taskId') stored,
+  call_id text generated always as (body->>'callId') stored,
+  user_id text generated always as (body->>'userId') stored,
+  agent_id text generated always as (body->>'agentId') stored,
+  tool_id text generated always as (body->>'toolId') stored,
+  app_id text generated always as (body->>'appId') stored,
+  action_class text generated always as (body->>'actionClass') stored,
+  decision text generated always as (body->>'decision') stored,
+  reason_code text generated always as (body->>'reasonCode') stored,
+  policy_version text generated always as (body->>'policyVersion') stored,
+  primary key (tenant, seq)
+);
+create unique index decision_traces_call on decision_traces (task_id, call_id) where kind = 'decision';
+create index decision_traces_task on decision_traces (task_id, occurred_at);
+create index decision_traces_user on decision_traces (lower(user_id), occurred_at);
+create index decision_traces_agent on decision_traces (lower(agent_id), occurred_at);
+create index decision_traces_app on decision_traces (lower(app_id), occurred_at);
+create index decision_traces_decision on decision_traces (lower(decision), occurred_at);
+create index decision_traces_time on decision_traces (occurred_at);
+
+create table trace_chain_heads (
+  tenant text primary key,
+  seq bigint not null,
+  hash text not null
+);
+
+create table trace_checkpoints (
+  tenant text not null,
+  seq bigint not null,
+  hash text not null,
+  at timestamptz not null,
+  jws text not null,
+  primary key (tenant, seq)
+);
+
+create function refuse_trace_mutation() returns trigger language plpgsql as $$
+begin
+  raise exception 'decision_traces is append-only: % refused', tg_op using errcode = 'insufficient_privilege';
+end $$;
+create trigger decision_traces_no_update before update or delete on decision_traces
+  for each row execute function refuse_trace_mutation();
+create trigger decision_traces_no_truncate before truncate on decision_traces
+  for each statement execute function refuse_trace_mutation();
+`;
+
+const approvals = `
+-- Escalated calls and person confirmations waiting for a human; the projection the Slack handler
+-- and GET /v1/tasks read. The task workflow holds the truth and writes these rows.
+create table approvals (
+  approval_id text primary key,
+  kind text not null check (kind in ('approval','confirmation')),
+  task_id text not null references tasks(task_id),
+  call_id text not null,
+  tool_id text not null,
+  digest text not null,
+  policy_version text not null,
+  route text,
+  step integer not null default 0,
+  approver_ids jsonb not null default '[]'::jsonb,
+  messages jsonb not null default '[]'::jsonb,
+  deadline timestamptz,
+  status text not null default 'pending' check (status in ('pending','approved','denied','timed_out','cancelled')),
+  decided_by text,
+  choice text,
+  decided_at timestamptz,
+  jws text,
+  created_at timestamptz not null default now(),
+  unique (task_id, call_id)
+);
+create index approvals_pending on approvals (task_id) where status = 'pending';
+
+-- What just-in-time provisioning created for a task, so collapse removes exactly that.
+create table jit_grants (
+  task_id text not null references tasks(task_id),
+  app_id text not null,
+  entitlement_id text not null,
+  account_id text not null,
+  account_created boolean not null,
+  entitlement_granted boolean not null,
+  created_at timestamptz not null default now(),
+  revoked_at timestamptz,
+  revoke_status text,
+  last_error text,
+  primary key (task_id, app_id, entitlement_id)
+);
+`;
+
+const secrets = `
+-- The default secret store: AES-256-GCM ciphertexts (the key never touches the database).
+create table secrets (
+  name text primary key,
+  iv text not null,
+  tag text not null,
+  ciphertext text not null,
+  updated_at timestamptz not null default now()
+);
+`;
+
+export const MIGRATIONS: Migration[] = [
+  { id: '001_directory', sql: directory },
+  { id: '002_tasks', sql: tasks },
+  { id: '003_traces', sql: traces },
+  { id: '004_approvals', sql: approvals },
+  { id: '005_secrets', sql: secrets },
+];

@@ -1,0 +1,47 @@
+// SqlClient over PGlite: the embedded default (a directory under .data/, or in memory for tests).
+import { PGlite } from '@electric-sql/pglite';
+import type { SqlClient } from './sql';
+
+type Queryable = Pick<PGlite, 'query' | 'exec'>;
+
+class PgliteTx implements SqlClient {
+  readonly engine = 'pglite' as const;
+  constructor(private readonly db: Queryable) {}
+  async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.db.query<T>(text, params)).rows;
+  }
+  async exec(script: string): Promise<void> {
+    await this.db.exec(script);
+  }
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    return fn(this); // already inside one; PGlite has a single connection
+  }
+  async close(): Promise<void> {}
+}
+
+export class PgliteClient implements SqlClient {
+  readonly engine = 'pglite' as const;
+  private constructor(readonly db: PGlite) {}
+
+  /** `dataDir` undefined → in memory. */
+  static async open(dataDir?: string): Promise<PgliteClient> {
+    const db = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
+    return new PgliteClient(db);
+  }
+
+  async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.db.query<T>(text, params)).rows;
+  }
+
+  async exec(script: string): Promise<void> {
+    await this.db.exec(script);
+  }
+
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new PgliteTx(tx)));
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.closed) await this.db.close();
+  }
+}

@@ -1,0 +1,251 @@
+// Decides a tool call and records it. Used on both paths: by the API for tools already in the
+// task's context (from the projection, no Temporal round trip) and by the task workflow's
+// activities for calls that change the context.
+import { argsDigest } from '../audit/digest';
+import type { TraceStore } from '../audit/trace-store';
+import type { TraceBody, TraceRecord } from '../audit/trace-types';
+import type { DirectoryRepository } from '../directory/directory-repository';
+import type { Decision, Outcome, RateCounter, ThrottleScope } from '../policy/bundle';
+import type { PolicyStore } from '../policy/policy-store';
+import { RateWindows, type ScopeKeys } from '../policy/rate-windows';
+import { recordCall } from '../policy/session';
+import type { ContextEntry, Reason, ToolCallRequest, ToolCallResult } from '../../workflows/messages';
+import type { TaskRecord, TaskRepository } from '../tasks/task-repository';
+import type { CredentialBroker } from '../credentials/credential-broker';
+import type { SecretStore } from '../vault/secret-store';
+import { credentialKey } from '../../activities/provisioning/credential-connector';
+import type { ApprovalAnswer } from '../../workflows/messages';
+
+export interface EvaluatedCall {
+  decision: Outcome;
+  reason?: Reason;
+  retryAfterMs?: number;
+  policyVersion?: string;
+  rules?: Decision['rules'];
+  shadowDecision?: Outcome;
+  route?: string;
+  appId?: string;
+  actionClass?: string;
+  dataClassification?: string;
+  snapshot?: Record<string, unknown>;
+}
+
+/** How far a tool not yet in context is from the agent's reach. */
+export type Reach = 'in-context' | 'open' | 'agent-held' | 'person-held' | 'person-lacks';
+
+/** What the workflow needs to run a call: the decision and the path to it. */
+export interface EvaluatedPlan extends EvaluatedCall {
+  reach: Reach;
+  /** Binds an approval to exactly this call: task, tool and canonical arguments. */
+  digest: string;
+  entitlementId?: string;
+  needsConfirmation: boolean;
+  needsApproval: boolean;
+  needsProvisioning: boolean;
+}
+
+/** Used when a person lacks access and no rule named a route. */
+export const DEFAULT_ACCESS_ROUTE = 'app-owner';
+
+export interface DecisionServiceDeps {
+  credentials: CredentialBroker;
+  secrets: SecretStore;
+  policy: PolicyStore;
+  directory: DirectoryRepository;
+  tasks: TaskRepository;
+  traces: TraceStore;
+  rates?: RateWindows;
+  now?: () => number;
+}
+
+export class DecisionService {
+  private readonly rates: RateWindows;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: DecisionServiceDeps) {
+    this.rates = deps.rates ?? new RateWindows();
+    this.now = deps.now ?? Date.now;
+  }
+
+  async evaluate(task: TaskRecord, call: ToolCallRequest): Promise<EvaluatedCall> {
+    const policy = this.deps.policy.active();
+    const [user, agent] = await Promise.all([this.deps.directory.user(task.userId), this.deps.directory.agent(task.agentId)]);
+    const tool = policy.tool(call.toolId);
+    const app = tool && policy.app(tool.app);
+    const facts = { policyVersion: policy.version, appId: app?.id, actionClass: tool?.action, dataClassification: app?.dataClassification };
+    if (!user || !user.active) return { ...facts, decision: 'deny', reason: { code: 'user_inactive', message: 'The delegating person is not active.' } };
+    if (!agent || agent.active === false) {
+      return { ...facts, decision: 'deny', reason: { code: 'agent_inactive', message: 'The agent is inactive or has no active owner.' } };
+    }
+    const keys = scopeKeys(task, call.toolId, app?.id);
+    const nowMs = Date.parse(call.requestedAt);
+    const rates: RateCounter = { count: (per, windowSeconds) => this.rates.count(per, keys[per], windowSeconds * 1000, nowMs) };
+    const d = policy.evaluate({ user, agent, toolId: call.toolId, args: call.arguments, session: task.session, taskId: task.taskId, time: call.requestedAt }, rates);
+    const throttleRule = d.decision === 'throttle' ? policy.bundle.rules.find((r) => r.id === d.rules.find((m) => m.outcome === 'throttle' && m.mode === 'enforce')?.id) : undefined;
+    const retryAfterMs = throttleRule?.limit
+      ? Math.max(1, this.rates.retryAfterMs(throttleRule.limit.per, keys[throttleRule.limit.per], throttleRule.limit.windowSeconds * 1000, throttleRule.limit.max, nowMs))
+      : d.retryAfterMs;
+    return {
+      ...facts,
+      decision: d.decision,
+      reason: d.reason,
+      retryAfterMs,
+      rules: d.rules,
+      shadowDecision: d.shadowDecision,
+      route: d.route,
+      snapshot: {
+        user: { id: user.id, userType: user.userType, title: user.title, department: user.department, manager: user.manager, groups: user.groups },
+        agent: { id: agent.id, owner: agent.owner },
+        app: app && { id: app.id, riskLevel: app.riskLevel, dataClassification: app.dataClassification, category: app.category },
+        session: task.session,
+      },
+    };
+  }
+
+  /** The decision plus the path: policy only, person confirms, or approval chain and provisioning. */
+  async plan(task: TaskRecord, call: ToolCallRequest, inContext: boolean): Promise<EvaluatedPlan> {
+    const evaluated = await this.evaluate(task, call);
+    const digest = argsDigest({ taskId: task.taskId, toolId: call.toolId, arguments: call.arguments ?? {} });
+    const base = { ...evaluated, digest, reach: 'in-context' as Reach, needsConfirmation: false, needsApproval: evaluated.decision === 'escalate', needsProvisioning: false };
+    if (evaluated.decision === 'deny' || evaluated.decision === 'throttle' || inContext) return base;
+    const policy = this.deps.policy.active();
+    const tool = policy.tool(call.toolId)!;
+    const app = policy.app(tool.app)!;
+    const entitlementId = tool.entitlement ?? app.entitlements[0]?.id;
+    const reach = await this.reach(task, app.id, app.connector.type, entitlementId);
+    // An app whose access is a credential gets a fresh per-task secret on every new grant.
+    const minted = app.connector.type === 'credential';
+    return {
+      ...base,
+      reach,
+      entitlementId,
+      route: base.route ?? (reach === 'person-lacks' ? (app.approvalRoute ?? DEFAULT_ACCESS_ROUTE) : undefined),
+      needsConfirmation: reach === 'person-held',
+      needsApproval: base.needsApproval || reach === 'person-lacks',
+      needsProvisioning: reach === 'person-lacks' || minted,
+    };
+  }
+
+  private async reach(task: TaskRecord, appId: string, connector: string, entitlementId?: string): Promise<Reach> {
+    if (connector === 'none' || !entitlementId) return 'open';
+    if (await this.deps.tasks.agentHoldsApp(task.agentId, task.userId, appId)) return 'agent-held';
+    if (await this.deps.directory.hasAccess(task.userId, appId, entitlementId)) return 'person-held';
+    return 'person-lacks';
+  }
+
+  /**
+   * Appends the decision trace, and with it (one transaction) the grant row and the session
+   * counters. The same callId twice returns the first decision.
+   */
+  async commit(
+    task: TaskRecord,
+    call: ToolCallRequest,
+    outcome: EvaluatedCall,
+    grant?: ContextEntry,
+    answers: ApprovalAnswer[] = [],
+  ): Promise<ToolCallResult> {
+    const allowed = outcome.decision === 'allow';
+    const body: TraceBody = {
+      taskId: task.taskId,
+      callId: call.callId,
+      userId: task.userId,
+      agentId: task.agentId,
+      toolId: call.toolId,
+      appId: outcome.appId,
+      actionClass: outcome.actionClass,
+      decision: outcome.decision,
+      reasonCode: outcome.reason?.code,
+      reasonMessage: outcome.reason?.message,
+      retryAfterMs: outcome.retryAfterMs,
+      policyVersion: outcome.policyVersion,
+      rules: outcome.rules,
+      shadowDecision: outcome.shadowDecision,
+      argsDigest: argsDigest(call.arguments),
+      grantedVia: grant?.via,
+      approvals: answers.length
+        ? answers.map((a) => stripUndefined({ approvalId: a.approvalId, personId: a.personId, choice: a.choice, comment: a.comment, at: a.at, jws: a.jws }))
+        : undefined,
+      snapshot: outcome.snapshot,
+    };
+    if (allowed && !grant) body.credentialRefId = await this.deps.credentials.liveRefId(task.taskId, call.toolId);
+    const record = await this.deps.traces.append(
+      { kind: 'decision', body: stripUndefined(body), occurredAt: call.requestedAt },
+      {
+        within: async (tx) => {
+          if (grant) {
+            await this.deps.tasks.insertGrant(tx, { ...grant, taskId: task.taskId });
+            const secretKey = await this.secretKeyFor(task.taskId, call.toolId);
+            // The id goes into the hashed body too; the reference itself never does.
+            if (secretKey && allowed) {
+              body.credentialRefId = await this.deps.credentials.mint(tx, {
+                taskId: task.taskId,
+                agentId: task.agentId,
+                toolId: call.toolId,
+                appId: grant.appId,
+                secretKey,
+                expiresAt: task.expiresAt,
+              });
+            }
+          }
+          if (allowed && outcome.appId && outcome.actionClass) {
+            const current = await this.deps.tasks.get(task.taskId, tx);
+            const session = recordCall(current!.session, {
+              toolId: call.toolId,
+              appId: outcome.appId,
+              action: outcome.actionClass as never,
+              dataClassification: outcome.dataClassification,
+            });
+            await this.deps.tasks.saveSession(tx, task.taskId, session);
+          }
+        },
+      },
+    );
+    if (allowed && record.body.callId === call.callId) {
+      this.rates.record(scopeKeys(task, call.toolId, outcome.appId), Date.parse(call.requestedAt));
+    }
+    return this.result(record);
+  }
+
+  /** The gateway's answer from a recorded decision (or escalation: `pending`). */
+  result(record: TraceRecord): ToolCallResult {
+    const b = record.body;
+    const decision = record.kind === 'escalation' ? 'pending' : (b.decision as ToolCallResult['decision']);
+    const refId = b.credentialRefId as string | undefined;
+    return stripUndefined({
+      callId: b.callId!,
+      decision,
+      traceId: record.traceId,
+      policyVersion: b.policyVersion,
+      reason: decision === 'allow' || decision === 'pending' ? undefined : b.reasonCode ? { code: b.reasonCode, message: b.reasonMessage ?? '' } : undefined,
+      retryAfterMs: b.retryAfterMs as number | undefined,
+      credentialRef: refId ? this.deps.credentials.refFor(refId) : undefined,
+      approvalId: b.approvalId as string | undefined,
+    });
+  }
+
+  /** Where a granted tool's credential lives: a per-task secret, or the app's agent credential. */
+  private async secretKeyFor(taskId: string, toolId: string): Promise<string | undefined> {
+    const policy = this.deps.policy.active();
+    const tool = policy.tool(toolId);
+    const app = tool && policy.app(tool.app);
+    if (!app) return undefined;
+    if (app.connector.type === 'credential') return credentialKey(taskId, app.id, tool.entitlement ?? app.entitlements[0]?.id);
+    const shared = `apps/${app.id}/agent-credential`;
+    return (await this.deps.secrets.get(shared)) ? shared : undefined;
+  }
+}
+
+function scopeKeys(task: TaskRecord, toolId: string, appId = ''): ScopeKeys {
+  const keys: Record<ThrottleScope, string> = {
+    person: task.userId,
+    agent: task.agentId,
+    task: task.taskId,
+    tool: `${task.userId}/${toolId}`,
+    app: `${task.userId}/${appId}`,
+  };
+  return keys;
+}
+
+export function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

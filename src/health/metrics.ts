@@ -1,0 +1,73 @@
+// Prometheus metrics of this process.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SqlClient } from '../db/sql';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly decisionLatency = new Histogram({
+    name: 'agent_access_decision_seconds',
+    help: 'Time to decide a tool call, by outcome and path',
+    labelNames: ['outcome', 'path'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly decisions = new Counter({
+    name: 'agent_access_decisions_total',
+    help: 'Tool-call decisions, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly revocationsFailed = new Counter({
+    name: 'agent_access_revocations_failed_total',
+    help: 'Deprovisionings that exhausted their retry budget (the workflow keeps trying)',
+    labelNames: ['app'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Gauges read from the database at scrape time, so every replica reports the same truth. */
+  observeDatabase(db: SqlClient): void {
+    new Gauge({
+      name: 'agent_access_approvals_pending',
+      help: 'Held calls waiting for a human',
+      registers: [this.registry],
+      async collect() {
+        const [r] = await db.query<{ n: number }>("select count(*)::int as n from approvals where status = 'pending'");
+        this.set(r.n);
+      },
+    });
+    new Gauge({
+      name: 'agent_access_approvals_pending_oldest_seconds',
+      help: 'Age of the oldest held call',
+      registers: [this.registry],
+      async collect() {
+        const [r] = await db.query<{ s: number | null }>(
+          "select extract(epoch from now() - min(created_at))::float8 as s from approvals where status = 'pending'",
+        );
+        this.set(r.s ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'agent_access_grants_live',
+      help: 'Tools in the context of active tasks',
+      registers: [this.registry],
+      async collect() {
+        const [r] = await db.query<{ n: number }>('select count(*)::int as n from grants where revoked_at is null');
+        this.set(r.n);
+      },
+    });
+    new Gauge({
+      name: 'agent_access_revocations_failing',
+      help: 'Provisioned access whose removal is failing right now',
+      registers: [this.registry],
+      async collect() {
+        const [r] = await db.query<{ n: number }>("select count(*)::int as n from jit_grants where revoke_status = 'revoke_failed'");
+        this.set(r.n);
+      },
+    });
+  }
+}

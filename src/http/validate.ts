@@ -1,0 +1,10 @@
+// Request bodies and queries are validated by a schema at the edge; past it, types are trusted.
+import type { z } from 'zod';
+import { Problem } from './problem';
+
+export function validate<S extends z.ZodType>(schema: S, value: unknown, what = 'body'): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const errors = parsed.error.issues.map((i) => ({ path: [what, ...i.path].join('.'), message: i.message }));
+  throw new Problem(400, 'invalid_request', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+}

@@ -1,0 +1,50 @@
+// The NestJS API on Fastify. `node dist/src/main.js` runs an API replica on its own
+// (TEMPORAL_ADDRESS and DATABASE_URL required); `npm start` runs everything in one process.
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Client } from '@temporalio/client';
+import { AppModule } from './app.module';
+import type { Services } from './services';
+
+export async function createApi(services: Services, temporal: Client): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: 1024 * 1024,
+    // Correlation id: the caller's, when it sends a sane one; echoed on every response.
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+      const given = req.headers['x-correlation-id'];
+      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+  });
+  adapter.getInstance().addHook('onSend', async (req, reply) => {
+    void reply.header('x-correlation-id', req.id);
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(services, temporal), adapter, {
+    logger: services.config.logLevel === 'silent' ? false : ['error', 'warn'],
+  });
+  app.enableShutdownHooks();
+  await app.init();
+  return app;
+}
+
+async function main(): Promise<void> {
+  const { loadConfig } = await import('./config/config');
+  const { createServices } = await import('./services');
+  const { connectClient } = await import('./temporal/temporal-client');
+  const config = loadConfig();
+  if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS=: required to run an API replica on its own (npm start runs a dev server)');
+  if (!config.databaseUrl) throw new Error('DATABASE_URL=: required to run an API replica on its own (PGlite is one process only)');
+  const services = await createServices(config);
+  const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
+  const app = await createApi(services, temporal);
+  await app.listen(config.port, config.host);
+  console.log(`API listening on http://${config.host}:${config.port}`);
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,236 @@
+// The projection of each task's context (written by the task workflow's activities, read by the API).
+import type { SqlClient } from '../db/sql';
+import type { ContextEntry, GrantVia, TaskStatus } from '../../workflows/messages';
+import { emptySession, type SessionState } from '../policy/session';
+
+export interface TaskRecord {
+  taskId: string;
+  tenant: string;
+  userId: string;
+  agentId: string;
+  purpose?: string;
+  status: TaskStatus;
+  workflowId: string;
+  createdAt: string;
+  expiresAt: string;
+  endedAt?: string;
+  endedReason?: string;
+  session: SessionState;
+}
+
+export interface GrantRecord extends ContextEntry {
+  taskId: string;
+  revokedAt?: string;
+  revokeStatus?: string;
+}
+
+interface TaskRow {
+  task_id: string;
+  tenant: string;
+  user_id: string;
+  agent_id: string;
+  purpose: string | null;
+  status: TaskStatus;
+  workflow_id: string;
+  created_at: Date | string;
+  expires_at: Date | string;
+  ended_at: Date | string | null;
+  ended_reason: string | null;
+  session: Partial<SessionState>;
+}
+
+interface GrantRow {
+  task_id: string;
+  tool_id: string;
+  app_id: string;
+  via: GrantVia;
+  granted_at: Date | string;
+  expires_at: Date | string | null;
+  revoked_at: Date | string | null;
+  revoke_status: string | null;
+}
+
+const iso = (d: Date | string) => new Date(d).toISOString();
+
+export class TaskRepository {
+  constructor(private readonly db: SqlClient) {}
+
+  /** Inserts the task unless it exists; returns the stored one either way. */
+  async create(t: Omit<TaskRecord, 'status' | 'session' | 'endedAt' | 'endedReason'>): Promise<{ task: TaskRecord; created: boolean }> {
+    const inserted = await this.db.query<TaskRow>(
+      `insert into tasks (task_id, tenant, user_id, agent_id, purpose, status, workflow_id, created_at, expires_at)
+       values ($1, $2, $3, $4, $5, 'active', $6, $7, $8) on conflict (task_id) do nothing returning *`,
+      [t.taskId, t.tenant, t.userId, t.agentId, t.purpose ?? null, t.workflowId, t.createdAt, t.expiresAt],
+    );
+    if (inserted[0]) return { task: toTask(inserted[0]), created: true };
+    return { task: (await this.get(t.taskId))!, created: false };
+  }
+
+  async get(taskId: string, db: SqlClient = this.db): Promise<TaskRecord | undefined> {
+    const [row] = await db.query<TaskRow>('select * from tasks where task_id = $1', [taskId]);
+    return row && toTask(row);
+  }
+
+  async liveGrant(taskId: string, toolId: string): Promise<GrantRecord | undefined> {
+    const [row] = await this.db.query<GrantRow>('select * from grants where task_id = $1 and tool_id = $2 and revoked_at is null', [
+      taskId,
+      toolId,
+    ]);
+    return row && toGrant(row);
+  }
+
+  /** The agent is already connected to the app for this person: a live grant in an active task. */
+  async agentHoldsApp(agentId: string, userId: string, appId: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `select 1 from grants g join tasks t on t.task_id = g.task_id
+       where t.agent_id = $1 and t.user_id = $2 and t.status = 'active' and g.app_id = $3 and g.revoked_at is null limit 1`,
+      [agentId, userId, appId],
+    );
+    return rows.length > 0;
+  }
+
+  async grants(taskId: string, db: SqlClient = this.db): Promise<GrantRecord[]> {
+    const rows = await db.query<GrantRow>('select * from grants where task_id = $1 order by granted_at, tool_id', [taskId]);
+    return rows.map(toGrant);
+  }
+
+  async insertGrant(tx: SqlClient, g: GrantRecord): Promise<void> {
+    await tx.query(
+      `insert into grants (task_id, tool_id, app_id, via, granted_at, expires_at) values ($1, $2, $3, $4, $5, $6)
+       on conflict (task_id, tool_id) do update set via = excluded.via, granted_at = excluded.granted_at,
+         expires_at = excluded.expires_at, revoked_at = null, revoke_status = null`,
+      [g.taskId, g.toolId, g.appId, g.via, g.grantedAt, g.expiresAt ?? null],
+    );
+  }
+
+  async saveSession(tx: SqlClient, taskId: string, session: SessionState): Promise<void> {
+    await tx.query('update tasks set session = $2::jsonb where task_id = $1', [taskId, JSON.stringify(session)]);
+  }
+
+  /**
+   * The revocation mark, written first when a task collapses: the task stops being active and
+   * every live grant is marked revoked, so the very next call is denied whatever happens after.
+   * Returns the grants whose revocation is still to be finished.
+   */
+  async markCollapsed(tx: SqlClient, taskId: string, status: Exclude<TaskStatus, 'active'>, reason: string): Promise<GrantRecord[]> {
+    await tx.query(
+      `update tasks set status = $2, ended_at = coalesce(ended_at, now()), ended_reason = coalesce(ended_reason, $3)
+       where task_id = $1 and status = 'active'`,
+      [taskId, status, reason],
+    );
+    await tx.query(`update grants set revoked_at = now(), revoke_status = 'pending' where task_id = $1 and revoked_at is null`, [taskId]);
+    // Pending ones, including those a crashed earlier attempt marked but did not finish.
+    const rows = await tx.query<GrantRow>(`select * from grants where task_id = $1 and revoke_status = 'pending' order by tool_id`, [taskId]);
+    return rows.map(toGrant);
+  }
+
+  async setRevokeStatus(tx: SqlClient, taskId: string, toolId: string, status: 'revoked' | 'revoke_failed'): Promise<void> {
+    await tx.query('update grants set revoke_status = $3 where task_id = $1 and tool_id = $2', [taskId, toolId, status]);
+  }
+}
+
+export interface ProvisionedAccess {
+  taskId: string;
+  appId: string;
+  entitlementId: string;
+  accountId: string;
+  accountCreated: boolean;
+  entitlementGranted: boolean;
+  revokedAt?: string;
+  revokeStatus?: string;
+  lastError?: string;
+}
+
+interface JitRow {
+  task_id: string;
+  app_id: string;
+  entitlement_id: string;
+  account_id: string;
+  account_created: boolean;
+  entitlement_granted: boolean;
+  revoked_at: Date | string | null;
+  revoke_status: string | null;
+  last_error: string | null;
+}
+
+function toProvisioned(r: JitRow): ProvisionedAccess {
+  return {
+    taskId: r.task_id,
+    appId: r.app_id,
+    entitlementId: r.entitlement_id,
+    accountId: r.account_id,
+    accountCreated: r.account_created,
+    entitlementGranted: r.entitlement_granted,
+    revokedAt: r.revoked_at ? iso(r.revoked_at) : undefined,
+    revokeStatus: r.revoke_status ?? undefined,
+    lastError: r.last_error ?? undefined,
+  };
+}
+
+/** What just-in-time provisioning created for tasks, so collapse removes exactly that. */
+export class ProvisionedAccessRepository {
+  constructor(private readonly db: SqlClient) {}
+
+  async record(tx: SqlClient, p: Omit<ProvisionedAccess, 'revokedAt' | 'revokeStatus' | 'lastError'>): Promise<void> {
+    // A second grant of the same entitlement in a task keeps what the first one created.
+    await tx.query(
+      `insert into jit_grants (task_id, app_id, entitlement_id, account_id, account_created, entitlement_granted)
+       values ($1, $2, $3, $4, $5, $6)
+       on conflict (task_id, app_id, entitlement_id) do update set
+         account_created = jit_grants.account_created or excluded.account_created,
+         entitlement_granted = jit_grants.entitlement_granted or excluded.entitlement_granted`,
+      [p.taskId, p.appId, p.entitlementId, p.accountId, p.accountCreated, p.entitlementGranted],
+    );
+  }
+
+  async ofTask(taskId: string, db: SqlClient = this.db): Promise<ProvisionedAccess[]> {
+    const rows = await db.query<JitRow>('select * from jit_grants where task_id = $1 order by created_at, app_id', [taskId]);
+    return rows.map(toProvisioned);
+  }
+
+  async markRevoked(tx: SqlClient, taskId: string, appId: string, entitlementId: string): Promise<void> {
+    await tx.query(
+      `update jit_grants set revoked_at = now(), revoke_status = 'revoked', last_error = null
+       where task_id = $1 and app_id = $2 and entitlement_id = $3`,
+      [taskId, appId, entitlementId],
+    );
+  }
+
+  async markFailed(tx: SqlClient, taskId: string, appId: string, entitlementId: string, error: string): Promise<void> {
+    await tx.query(
+      `update jit_grants set revoke_status = 'revoke_failed', last_error = $4
+       where task_id = $1 and app_id = $2 and entitlement_id = $3 and revoked_at is null`,
+      [taskId, appId, entitlementId, error],
+    );
+  }
+}
+
+function toTask(r: TaskRow): TaskRecord {
+  return {
+    taskId: r.task_id,
+    tenant: r.tenant,
+    userId: r.user_id,
+    agentId: r.agent_id,
+    purpose: r.purpose ?? undefined,
+    status: r.status,
+    workflowId: r.workflow_id,
+    createdAt: iso(r.created_at),
+    expiresAt: iso(r.expires_at),
+    endedAt: r.ended_at ? iso(r.ended_at) : undefined,
+    endedReason: r.ended_reason ?? undefined,
+    session: { ...emptySession(), ...r.session },
+  };
+}
+
+function toGrant(r: GrantRow): GrantRecord {
+  return {
+    taskId: r.task_id,
+    toolId: r.tool_id,
+    appId: r.app_id,
+    via: r.via,
+    grantedAt: iso(r.granted_at),
+    expiresAt: r.expires_at ? iso(r.expires_at) : undefined,
+    revokedAt: r.revoked_at ? iso(r.revoked_at) : undefined,
+    revokeStatus: r.revoke_status ?? undefined,
+  };
+}

@@ -1,0 +1,240 @@
+// Tasks for gateways: start a task workflow, decide tool calls, read and end the context.
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Services } from '../services';
+import { Problem } from '../http/problem';
+import { taskWorkflow } from '../../workflows/task-workflow';
+import {
+  AGENT_ID,
+  DELEGATOR_ID,
+  endTaskUpdate,
+  requestToolCallUpdate,
+  taskWorkflowId,
+  type CollapseResult,
+  type EndTaskRequest,
+  type ToolCallRequest,
+  type ToolCallResult,
+} from '../../workflows/messages';
+import type { Metrics } from '../health/metrics';
+import type { TraceRecord } from '../audit/trace-types';
+import type { TaskRecord } from './task-repository';
+
+export interface StartTask {
+  taskId?: string;
+  userId: string;
+  agentId: string;
+  purpose?: string;
+  ttlSeconds?: number;
+}
+
+export class TasksService {
+  /** Calls of one task are decided one after another in this process (session counters stay exact). */
+  private readonly lanes = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly s: Services,
+    private readonly temporal: Client,
+    private readonly metrics: Metrics,
+  ) {}
+
+  async start(req: StartTask): Promise<{ task: TaskRecord; created: boolean }> {
+    const taskId = req.taskId ?? randomUUID();
+    const existing = await this.s.tasks.get(taskId);
+    if (existing) {
+      if (existing.userId !== req.userId || existing.agentId !== req.agentId) {
+        throw new Problem(409, 'task_conflict', `Task ${taskId} exists for another user or agent.`);
+      }
+      await this.ensureWorkflow(existing);
+      return { task: existing, created: false };
+    }
+    const user = await this.s.directory.user(req.userId);
+    if (!user) throw new Problem(422, 'user_unknown', `No person ${req.userId} in the directory.`);
+    if (!user.active) throw new Problem(422, 'user_inactive', `Person ${req.userId} is not active.`);
+    const agent = await this.s.directory.agent(req.agentId);
+    if (!agent) throw new Problem(422, 'agent_unknown', `No agent ${req.agentId} in the directory.`);
+    if (agent.active === false) throw new Problem(422, 'agent_inactive', `Agent ${req.agentId} is inactive or orphaned.`);
+    const now = new Date();
+    const ttl = req.ttlSeconds ?? this.s.config.defaultTaskTtlSeconds;
+    const result = await this.s.tasks.create({
+      taskId,
+      tenant: this.s.config.tenant,
+      userId: req.userId,
+      agentId: req.agentId,
+      purpose: req.purpose,
+      workflowId: taskWorkflowId(taskId),
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + ttl * 1000).toISOString(),
+    });
+    await this.ensureWorkflow(result.task);
+    return result;
+  }
+
+  private async ensureWorkflow(task: TaskRecord): Promise<void> {
+    if (task.status !== 'active') return;
+    await this.temporal.workflow.start(taskWorkflow, {
+      workflowId: task.workflowId,
+      taskQueue: this.s.config.temporal.taskQueue,
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      typedSearchAttributes: [
+        { key: DELEGATOR_ID, value: task.userId },
+        { key: AGENT_ID, value: task.agentId },
+      ],
+      args: [
+        {
+          taskId: task.taskId,
+          tenant: task.tenant,
+          userId: task.userId,
+          agentId: task.agentId,
+          purpose: task.purpose,
+          createdAt: task.createdAt,
+          expiresAt: task.expiresAt,
+        },
+      ],
+    });
+  }
+
+  async get(taskId: string) {
+    const task = await this.s.tasks.get(taskId);
+    if (!task) throw new Problem(404, 'task_not_found', `No task ${taskId}.`);
+    const grants = await this.s.tasks.grants(taskId);
+    return {
+      taskId: task.taskId,
+      status: task.status,
+      userId: task.userId,
+      agentId: task.agentId,
+      purpose: task.purpose,
+      createdAt: task.createdAt,
+      expiresAt: task.expiresAt,
+      endedAt: task.endedAt,
+      context: grants
+        .filter((g) => !g.revokedAt)
+        .map((g) => ({ toolId: g.toolId, appId: g.appId, grantedAt: g.grantedAt, expiresAt: g.expiresAt, via: g.via })),
+      revoked: grants.filter((g) => g.revokedAt).map((g) => ({ toolId: g.toolId, revokedAt: g.revokedAt, status: g.revokeStatus })),
+      pending: (await this.s.approvals.pendingOfTask(taskId)).map((h) => ({
+        callId: h.callId,
+        toolId: h.toolId,
+        approvalId: h.approvalId,
+        kind: h.kind,
+        since: h.createdAt,
+        deadline: h.deadline,
+      })),
+      provisioned: (await this.s.provisioned.ofTask(taskId)).map((p) => ({
+        appId: p.appId,
+        entitlementId: p.entitlementId,
+        status: p.revokeStatus ?? 'active',
+        error: p.lastError,
+      })),
+    };
+  }
+
+  async toolCall(taskId: string, call: Omit<ToolCallRequest, 'requestedAt'>, waitSeconds = 0): Promise<ToolCallResult> {
+    const known = await this.s.traces.findCall(taskId, call.callId);
+    if (known) return this.waitIfPending(this.s.decisions.result(known), taskId, waitSeconds);
+    const task = await this.s.tasks.get(taskId);
+    if (!task) throw new Problem(404, 'task_not_found', `No task ${taskId}.`);
+    const started = process.hrtime.bigint();
+    const { result, path } = await this.inLane(taskId, () => this.decide(task, { ...call, requestedAt: new Date().toISOString() }));
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.metrics.decisionLatency.observe({ outcome: result.decision, path }, seconds);
+    this.metrics.decisions.inc({ outcome: result.decision });
+    return this.waitIfPending(result, taskId, waitSeconds);
+  }
+
+  /** Holds the request while a human decides, up to `waitSeconds`; then the gateway polls. */
+  private async waitIfPending(result: ToolCallResult, taskId: string, waitSeconds: number): Promise<ToolCallResult> {
+    if (result.decision !== 'pending' || waitSeconds <= 0) return result;
+    const deadline = Date.now() + waitSeconds * 1000;
+    const traces = this.s.traces;
+    return new Promise<ToolCallResult>((resolve) => {
+      let done = false;
+      const finish = (r: ToolCallResult) => {
+        if (done) return;
+        done = true;
+        traces.appended.off('record', onRecord);
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve(r);
+      };
+      // Decided in this process: woken at once; decided by another replica: the poll finds it.
+      const onRecord = (r: TraceRecord) => {
+        if (r.kind === 'decision' && r.body.taskId === taskId && r.body.callId === result.callId) finish(this.s.decisions.result(r));
+      };
+      const check = async () => {
+        const d = await traces.findDecision(taskId, result.callId).catch(() => undefined);
+        if (d) finish(this.s.decisions.result(d));
+      };
+      traces.appended.on('record', onRecord);
+      const poll = setInterval(() => void check(), 250);
+      const timer = setTimeout(() => finish(result), Math.max(0, deadline - Date.now()));
+      void check();
+    });
+  }
+
+  async toolCallResult(taskId: string, callId: string): Promise<ToolCallResult> {
+    const known = await this.s.traces.findCall(taskId, callId);
+    if (!known) throw new Problem(404, 'call_not_found', `No call ${callId} in task ${taskId}.`);
+    return this.s.decisions.result(known);
+  }
+
+  private async decide(task: TaskRecord, call: ToolCallRequest): Promise<{ result: ToolCallResult; path: 'projection' | 'workflow' }> {
+    // Re-read under the lane: an earlier call of this task may have changed status or session.
+    const current = (await this.s.tasks.get(task.taskId))!;
+    if (current.status !== 'active') {
+      const reason = { code: 'task_not_active', message: `The task is ${current.status}.` };
+      const result = await this.s.decisions.commit(current, call, { decision: 'deny', reason, policyVersion: this.s.policy.active().version });
+      return { result, path: 'projection' };
+    }
+    const grant = await this.s.tasks.liveGrant(task.taskId, call.toolId);
+    if (grant) {
+      const evaluated = await this.s.decisions.evaluate(current, call);
+      // In context: decided here from the projection. Escalation changes the context: workflow.
+      if (evaluated.decision !== 'escalate') return { result: await this.s.decisions.commit(current, call, evaluated), path: 'projection' };
+    }
+    return { result: await this.askWorkflow(current, call), path: 'workflow' };
+  }
+
+  private async askWorkflow(task: TaskRecord, call: ToolCallRequest): Promise<ToolCallResult> {
+    try {
+      return await this.temporal.workflow
+        .getHandle(task.workflowId)
+        .executeUpdate(requestToolCallUpdate, { args: [call], updateId: `call-${call.callId}` });
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        // The workflow already finished (the task collapsed): the projection says so on re-read.
+        const current = (await this.s.tasks.get(task.taskId))!;
+        const reason = { code: 'task_not_active', message: `The task is ${current.status === 'active' ? 'not running' : current.status}.` };
+        return this.s.decisions.commit(current, call, { decision: 'deny', reason, policyVersion: this.s.policy.active().version });
+      }
+      if (err instanceof WorkflowUpdateFailedError) throw new Problem(400, 'invalid_tool_call', String(err.cause?.message ?? err.message));
+      throw err;
+    }
+  }
+
+  /** Ends the task (gateway) or revokes it (admin kill switch); returns once the context collapsed. */
+  async end(taskId: string, how: EndTaskRequest = { status: 'ended', reason: 'ended_by_gateway', by: 'gateway' }): Promise<CollapseResult> {
+    const task = await this.s.tasks.get(taskId);
+    if (!task) throw new Problem(404, 'task_not_found', `No task ${taskId}.`);
+    try {
+      return await this.temporal.workflow.getHandle(task.workflowId).executeUpdate(endTaskUpdate, { args: [how] });
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      const ended = (await this.s.tasks.get(taskId))!;
+      const grants = await this.s.tasks.grants(taskId);
+      return { taskId, status: ended.status === 'active' ? 'ended' : ended.status, revoked: grants.map((g) => g.toolId) };
+    }
+  }
+
+  private inLane<T>(taskId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.lanes.get(taskId) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.lanes.set(taskId, settled);
+    void settled.then(() => {
+      if (this.lanes.get(taskId) === settled) this.lanes.delete(taskId);
+    });
+    return next;
+  }
+}

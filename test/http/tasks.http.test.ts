@@ -1,0 +1,149 @@
+// The gateway API end to end against the running NestJS app, worker and dev server.
+import { randomUUID } from 'node:crypto';
+import { taskWorkflowId } from '../../workflows/messages';
+import { startStack, TOKENS, type Stack } from '../support/stack';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const newTask = async (body: Record<string, unknown> = {}) => {
+  const res = await stack.request('POST', '/v1/tasks', { body: { userId: 'alice', agentId: 'coding-agent', purpose: 'fix a bug', ...body } });
+  expect(res.status).toBe(201);
+  return res.body.taskId as string;
+};
+
+describe('tasks API', () => {
+  it('runs the slice: start, decide (workflow then projection), read, end, deny after end', async () => {
+    const taskId = `http-${randomUUID()}`;
+    const started = await stack.request('POST', '/v1/tasks', { body: { taskId, userId: 'alice', agentId: 'coding-agent', ttlSeconds: 600 } });
+    expect(started.status).toBe(201);
+    expect(started.body).toMatchObject({ taskId, status: 'active', userId: 'alice', agentId: 'coding-agent' });
+    expect(Date.parse(started.body.expiresAt) - Date.now()).toBeGreaterThan(590_000);
+    expect(started.headers.get('x-correlation-id')).toBeTruthy();
+
+    const again = await stack.request('POST', '/v1/tasks', { body: { taskId, userId: 'alice', agentId: 'coding-agent' } });
+    expect(again.status).toBe(200);
+    expect(again.body.expiresAt).toBe(started.body.expiresAt);
+
+    const first = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'c1', toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ callId: 'c1', decision: 'allow', policyVersion: expect.stringMatching(/^sha256:/) });
+
+    const second = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'c2', toolId: 'github.read_repo', arguments: { repo: 'acme/web' } } });
+    expect(second.body.decision).toBe('allow');
+    expect(second.body.traceId).not.toBe(first.body.traceId);
+
+    const repeat = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'c1', toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
+    expect(repeat.body).toEqual(first.body);
+    const read = await stack.request('GET', `/v1/tasks/${taskId}/tool-calls/c1`);
+    expect(read.body).toEqual(first.body);
+
+    const view = await stack.request('GET', `/v1/tasks/${taskId}`);
+    expect(view.status).toBe(200);
+    expect(view.body).toMatchObject({ taskId, status: 'active', userId: 'alice', agentId: 'coding-agent', pending: [] });
+    expect(view.body.context).toEqual([expect.objectContaining({ toolId: 'github.read_repo', appId: 'github', via: 'policy' })]);
+
+    const ended = await stack.request('POST', `/v1/tasks/${taskId}/end`);
+    expect(ended.status).toBe(200);
+    expect(ended.body).toEqual({ taskId, status: 'ended', revoked: ['github.read_repo'] });
+
+    const after = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'c3', toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
+    expect(after.status).toBe(200);
+    expect(after.body).toMatchObject({ decision: 'deny', reason: { code: 'task_not_active' } });
+    expect((await stack.request('GET', `/v1/tasks/${taskId}`)).body).toMatchObject({ status: 'ended', context: [] });
+
+    const traces = await stack.database.db.query<{ call_id: string; decision: string }>(
+      "select call_id, decision from decision_traces where task_id = $1 and kind = 'decision' order by seq",
+      [taskId],
+    );
+    expect(traces).toEqual([
+      { call_id: 'c1', decision: 'allow' },
+      { call_id: 'c2', decision: 'allow' },
+      { call_id: 'c3', decision: 'deny' },
+    ]);
+  });
+
+  it('writes the trace before the response leaves, with who, what and which policy', async () => {
+    const taskId = await newTask();
+    const res = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'x', toolId: 'github.read_repo', arguments: { repo: 'a/b' } } });
+    const trace = await stack.services.traces.get(res.body.traceId);
+    expect(trace).toMatchObject({
+      kind: 'decision',
+      body: { taskId, callId: 'x', userId: 'alice', agentId: 'coding-agent', toolId: 'github.read_repo', appId: 'github', actionClass: 'Read', decision: 'allow', policyVersion: res.body.policyVersion },
+    });
+    expect(trace?.body.argsDigest).toMatch(/^sha256:/);
+    expect(trace?.occurredAt).toBeTruthy();
+  });
+
+  it('denies an unknown tool with a reason the agent can use', async () => {
+    const taskId = await newTask();
+    const res = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'u', toolId: 'shadow.exfiltrate' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ decision: 'deny', reason: { code: 'unknown_tool', message: expect.any(String) } });
+  });
+
+  it('answers 401 without or with a bad token and 403 for the wrong role', async () => {
+    expect((await stack.request('POST', '/v1/tasks', { token: null, body: { userId: 'alice', agentId: 'coding-agent' } })).status).toBe(401);
+    const bad = await stack.request('GET', '/v1/tasks/x', { token: 'not-a-real-token-at-all' });
+    expect(bad.status).toBe(401);
+    expect(bad.headers.get('content-type')).toContain('application/problem+json');
+    const wrong = await stack.request('POST', '/v1/tasks', { token: TOKENS.scim, body: { userId: 'alice', agentId: 'coding-agent' } });
+    expect(wrong.status).toBe(403);
+    expect(wrong.body).toMatchObject({ status: 403, code: 'forbidden' });
+  });
+
+  it('rejects malformed bodies with 400 problem+json and starts no workflow', async () => {
+    const taskId = `bad-${randomUUID()}`;
+    for (const body of [
+      '{"taskId": "broken json',
+      { taskId, agentId: 'coding-agent' },
+      { taskId, userId: 'alice', agentId: 'coding-agent', ttlSeconds: -5 },
+      { taskId, userId: 'alice', agentId: 'coding-agent', extra: true },
+      { taskId: 'has spaces', userId: 'alice', agentId: 'coding-agent' },
+    ]) {
+      const res = await stack.request('POST', '/v1/tasks', { body });
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      expect(res.body).toMatchObject({ status: 400, title: 'Bad Request', detail: expect.any(String) });
+    }
+    await expect(stack.client.workflow.getHandle(taskWorkflowId(taskId)).describe()).rejects.toThrow();
+    expect(await stack.services.tasks.get(taskId)).toBeUndefined();
+    const t = await newTask();
+    const badCall = await stack.request('POST', `/v1/tasks/${t}/tool-calls`, { body: { toolId: 'github.read_repo' } });
+    expect(badCall.status).toBe(400);
+    expect(badCall.body.detail).toContain('callId');
+  });
+
+  it('refuses unknown or inactive people and unknown agents with a reason code, starting nothing', async () => {
+    const taskId = `who-${randomUUID()}`;
+    const unknownUser = await stack.request('POST', '/v1/tasks', { body: { taskId, userId: 'nobody', agentId: 'coding-agent' } });
+    expect(unknownUser.status).toBe(422);
+    expect(unknownUser.body.code).toBe('user_unknown');
+    const unknownAgent = await stack.request('POST', '/v1/tasks', { body: { taskId, userId: 'alice', agentId: 'ghost-agent' } });
+    expect(unknownAgent.body.code).toBe('agent_unknown');
+    await expect(stack.client.workflow.getHandle(taskWorkflowId(taskId)).describe()).rejects.toThrow();
+  });
+
+  it('answers 404 for an unknown task', async () => {
+    const res = await stack.request('GET', `/v1/tasks/${randomUUID()}`);
+    expect(res.status).toBe(404);
+    expect(res.body.code).toBe('task_not_found');
+    const call = await stack.request('POST', `/v1/tasks/${randomUUID()}/tool-calls`, { body: { callId: 'a', toolId: 'wiki.search' } });
+    expect(call.status).toBe(404);
+    expect((await stack.request('POST', `/v1/tasks/${randomUUID()}/end`)).status).toBe(404);
+  });
+
+  it('serves health, readiness and metrics', async () => {
+    expect((await stack.request('GET', '/healthz', { token: null })).body).toEqual({ status: 'ok' });
+    const ready = await stack.request('GET', '/readyz', { token: null });
+    expect(ready.status).toBe(200);
+    expect(ready.body.checks).toEqual({ database: 'ok', temporal: 'ok' });
+    const metrics = await stack.request('GET', '/metrics', { token: null });
+    expect(metrics.body).toMatch(/agent_access_decision_seconds_bucket\{.*outcome="allow"/);
+  });
+});

@@ -1,0 +1,29 @@
+// Timeouts and retry policies, as named profiles per kind of work.
+import { proxyActivities } from '@temporalio/workflow';
+import type { TaskActivities } from '../activities';
+
+/** Decisions and projection writes: short, local, retried quickly. */
+export const acts = proxyActivities<TaskActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '100 milliseconds', maximumInterval: '5 seconds' },
+});
+
+/** Slack posts: retried until Slack answers (a 429's Retry-After sets the next delay). */
+export const notify = proxyActivities<TaskActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes' },
+});
+
+/** Creating access in a target app: a few tries, then the saga compensates. */
+export const provisioning = proxyActivities<TaskActivities>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: ['ConnectorRejected'] },
+});
+
+/** Removing access: a larger budget; when it is spent the workflow alerts and keeps trying. */
+export const deprovisioning = proxyActivities<TaskActivities>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds', maximumAttempts: 8 },
+});

@@ -1,0 +1,295 @@
+// One workflow per agent task: the single writer of the task's Dynamic Agent Context.
+// It wires handlers and waits; what a call needs is decided by activities and the state class.
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  setHandler,
+  sleep,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { EvaluatedPlan } from '../activities';
+import { acts, deprovisioning, notify, provisioning } from './activity-profiles';
+import {
+  answerApprovalUpdate,
+  approverRemovedSignal,
+  endTaskUpdate,
+  requestToolCallUpdate,
+  revokeAllSignal,
+  taskViewQuery,
+  type ApprovalAnswer,
+  type CollapseResult,
+  type ContextEntry,
+  type GrantVia,
+  type Reason,
+  type TaskInput,
+  type ToolCallRequest,
+  type ToolCallResult,
+} from './messages';
+import { TaskState, type Hold } from './task-state';
+
+/** Continue-as-new once history passes this many events (Temporal caps a history at 51,200). */
+export const HISTORY_EVENTS_LIMIT = 10_000;
+
+export interface TaskWorkflowOptions {
+  historyEventsLimit?: number;
+  /** How long the delegating person has to confirm a tool they hold for their agent. */
+  confirmationTimeoutSeconds?: number;
+  /** Pause between rounds of a deprovisioning that exhausted its retry budget. */
+  revokeRetryPauseSeconds?: number;
+}
+
+export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOptions = {}): Promise<CollapseResult> {
+  const state = new TaskState(input);
+  const historyLimit = options.historyEventsLimit ?? HISTORY_EVENTS_LIMIT;
+  const inFlight = new Set<Promise<void>>();
+
+  setHandler(taskViewQuery, () => state.view());
+  setHandler(revokeAllSignal, (req) => state.requestEnd(req));
+  setHandler(approverRemovedSignal, ({ personId }) => state.removeApprover(personId));
+  setHandler(
+    answerApprovalUpdate,
+    (a) => {
+      state.answer(a);
+      return { accepted: true as const };
+    },
+    { validator: (a) => state.validateAnswer(a) },
+  );
+  setHandler(
+    requestToolCallUpdate,
+    async (req) => {
+      const known = state.decidedResult(req.callId);
+      if (known) return known;
+      const { result, held } = await decide(state, req, options);
+      if (held) {
+        const p = held.finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+      return state.remember(result);
+    },
+    {
+      validator: (req) => {
+        if (!req.callId || !req.toolId) throw refusal('InvalidToolCall', 'callId and toolId are required');
+      },
+    },
+  );
+  setHandler(endTaskUpdate, async (req) => {
+    state.requestEnd(req);
+    await condition(() => state.collapsed !== undefined);
+    return state.collapsed!;
+  });
+
+  const ttlMs = Math.max(1, Date.parse(input.expiresAt) - Date.now());
+  const tooLong = () => inFlight.size === 0 && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit);
+  const woke = await condition(() => state.endRequest !== undefined || tooLong(), ttlMs);
+  if (!woke) state.requestEnd({ status: 'expired', reason: 'ttl', by: 'system' });
+
+  if (!state.endRequest) {
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof taskWorkflow>({ ...input, carried: state.carry() }, options);
+  }
+
+  // Held calls see the end request and settle (denied, approvals cancelled) before the collapse.
+  await Promise.all([...inFlight]);
+  state.collapsed = await collapse(state, options);
+  await condition(allHandlersFinished);
+  return state.collapsed;
+}
+
+/** Fails an update (a plain Error would retry the workflow task forever). */
+function refusal(type: string, message: string) {
+  return ApplicationFailure.create({ type, message, nonRetryable: true });
+}
+
+async function deny(state: TaskState, req: ToolCallRequest, reason: Reason, plan?: EvaluatedPlan): Promise<ToolCallResult> {
+  return acts.commitDecision({
+    taskId: state.input.taskId,
+    call: req,
+    outcome: { ...(plan ?? {}), decision: 'deny', reason },
+  });
+}
+
+/** Decides a call now, or holds it for a human and returns `pending` with the hold's settlement. */
+async function decide(
+  state: TaskState,
+  req: ToolCallRequest,
+  options: TaskWorkflowOptions,
+): Promise<{ result: ToolCallResult; held?: Promise<void> }> {
+  const taskId = state.input.taskId;
+  if (state.status !== 'active') return { result: await deny(state, req, { code: 'task_not_active', message: `The task is ${state.status}.` }) };
+  const plan = await acts.evaluateCall({ taskId, call: req, inContext: state.context.has(req.toolId) });
+  if (plan.decision === 'deny' || plan.decision === 'throttle') return { result: await acts.commitDecision({ taskId, call: req, outcome: plan }) };
+  if (!plan.needsConfirmation && !plan.needsApproval) {
+    const grant = state.context.has(req.toolId) ? undefined : contextEntry(req, plan, 'policy');
+    const result = await acts.commitDecision({ taskId, call: req, outcome: plan, grant });
+    if (grant && result.decision === 'allow') state.grant(grant);
+    return { result };
+  }
+  const hold: Hold = {
+    approvalId: uuid4(),
+    callId: req.callId,
+    toolId: req.toolId,
+    kind: plan.needsConfirmation ? 'confirmation' : 'approval',
+    since: req.requestedAt,
+    digest: plan.digest,
+    answerers: [],
+  };
+  state.hold(hold);
+  const result = await acts.openHold({ taskId, call: req, approvalId: hold.approvalId, kind: hold.kind, plan });
+  return { result, held: settle(state, req, plan, hold, options) };
+}
+
+function contextEntry(req: ToolCallRequest, plan: EvaluatedPlan, via: GrantVia, at = req.requestedAt): ContextEntry {
+  return { toolId: req.toolId, appId: plan.appId!, grantedAt: at, via };
+}
+
+/** Runs a held call to its end: confirmation, approval chain, re-check, provisioning, decision. */
+async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPlan, hold: Hold, options: TaskWorkflowOptions): Promise<void> {
+  const taskId = state.input.taskId;
+  const answers: ApprovalAnswer[] = [];
+  let finalHold: Hold = hold;
+  const finish = async (result: () => Promise<ToolCallResult>, status: 'approved' | 'denied' | 'timed_out' | 'cancelled') => {
+    const decided = await result();
+    state.remember(decided);
+    await acts.closeHold({ approvalId: finalHold.approvalId, status, answer: finalHold.answer });
+    state.release(hold.approvalId);
+    if (finalHold !== hold) state.release(finalHold.approvalId);
+  };
+  const ended = () => state.status !== 'active';
+  const endedReason = (): Reason => ({ code: 'task_not_active', message: `The task is ${state.status}.` });
+
+  if (plan.needsConfirmation) {
+    hold.answerers = [state.input.userId];
+    await notify.askConfirmation({ taskId, approvalId: hold.approvalId, call: req, plan });
+    const timeoutMs = (options.confirmationTimeoutSeconds ?? 900) * 1000;
+    await condition(() => hold.answer !== undefined || ended(), timeoutMs);
+    if (!hold.answer) {
+      const why = ended() ? endedReason() : { code: 'confirmation_timed_out', message: 'The person did not confirm in time.' };
+      return finish(() => deny(state, req, why, plan), ended() ? 'cancelled' : 'timed_out');
+    }
+    answers.push(hold.answer);
+    if (hold.answer.choice !== 'confirm') {
+      return finish(() => deny(state, req, { code: 'person_declined', message: 'The person declined to give the agent this tool.' }, plan), 'denied');
+    }
+  }
+
+  let choice: ApprovalAnswer['choice'] | undefined;
+  if (plan.needsApproval) {
+    // A confirmed call that also needs approval continues on a fresh hold: a new card, a new id.
+    if (plan.needsConfirmation) {
+      await acts.closeHold({ approvalId: hold.approvalId, status: 'approved', answer: hold.answer });
+      state.release(hold.approvalId);
+      finalHold = { ...hold, approvalId: uuid4(), kind: 'approval', answerers: [], answer: undefined };
+      state.hold(finalHold);
+      await acts.openHold({ taskId, call: req, approvalId: finalHold.approvalId, kind: 'approval', plan });
+    }
+    const answer = await approvalChain(state, req, plan, finalHold);
+    if (!answer) {
+      const why = ended() ? endedReason() : { code: 'approval_timed_out', message: 'No approver answered in time.' };
+      return finish(() => deny(state, req, why, plan), ended() ? 'cancelled' : 'timed_out');
+    }
+    answers.push(answer);
+    if (answer.choice === 'deny') {
+      return finish(
+        () => deny(state, req, { code: 'approval_denied', message: `Denied by ${answer.personId}${answer.comment ? `: ${answer.comment}` : ''}.` }, plan),
+        'denied',
+      );
+    }
+    choice = answer.choice;
+  }
+
+  // Hours may have passed: decide again with the current policy and the person's current HR state.
+  const now = new Date().toISOString();
+  const again = await acts.evaluateCall({ taskId, call: { ...req, requestedAt: now }, inContext: state.context.has(req.toolId), approved: true });
+  if (ended()) return finish(() => deny(state, req, endedReason(), plan), 'cancelled');
+  if (again.decision === 'deny' || again.decision === 'throttle') {
+    return finish(() => acts.commitDecision({ taskId, call: req, outcome: { ...again, decision: 'deny' }, answers }), 'denied');
+  }
+
+  let via: GrantVia = plan.needsApproval ? 'approval' : 'user-confirmation';
+  if (plan.needsProvisioning) {
+    const provisioned = await provision(state, again);
+    if (!provisioned.ok) {
+      return finish(() => deny(state, req, { code: 'provisioning_failed', message: provisioned.message }, again), 'approved');
+    }
+    via = 'provisioning';
+  }
+  // "Approve once" lets this call through without adding the tool to the context.
+  const grant = choice === 'approve_once' || state.context.has(req.toolId) ? undefined : contextEntry(req, again, via, now);
+  return finish(async () => {
+    const result = await acts.commitDecision({ taskId, call: req, outcome: again, grant, answers });
+    if (grant && result.decision === 'allow') state.grant(grant);
+    return result;
+  }, 'approved');
+}
+
+/** Walks the route's steps; a step with nobody reachable, or whose time runs out, moves on. */
+async function approvalChain(state: TaskState, req: ToolCallRequest, plan: EvaluatedPlan, hold: Hold): Promise<ApprovalAnswer | undefined> {
+  const taskId = state.input.taskId;
+  for (let step = 0; ; step++) {
+    const next = await acts.nextApprovers({ taskId, appId: plan.appId!, route: plan.route!, fromStep: step });
+    if (!next) return undefined;
+    step = next.step;
+    hold.answerers = next.approverIds;
+    const deadline = new Date(Date.now() + next.timeoutSeconds * 1000).toISOString();
+    // Cards are posted concurrently: a Slack outage delays them but does not stop the clock.
+    const posting = notify.askApprovers({ taskId, approvalId: hold.approvalId, call: req, plan, step, approverIds: next.approverIds, deadline });
+    await condition(() => hold.answer !== undefined || hold.answerers.length === 0 || state.status !== 'active', next.timeoutSeconds * 1000);
+    await posting.catch(() => undefined);
+    if (hold.answer || state.status !== 'active') return hold.answer;
+  }
+}
+
+/** Just-in-time provisioning as a saga: on failure, undo what was done, last first. */
+async function provision(state: TaskState, plan: EvaluatedPlan): Promise<{ ok: true } | { ok: false; message: string }> {
+  const { taskId, userId } = state.input;
+  const compensations: (() => Promise<unknown>)[] = [];
+  try {
+    const account = await provisioning.provisionAccount({ taskId, appId: plan.appId!, userId });
+    if (account.created) compensations.unshift(() => deprovisioning.deactivateAccount({ taskId, appId: plan.appId!, accountId: account.accountId }));
+    const granted = await provisioning.grantEntitlement({ taskId, appId: plan.appId!, accountId: account.accountId, entitlementId: plan.entitlementId! });
+    if (granted.kind !== 'entitlement_already_present') {
+      compensations.unshift(() =>
+        deprovisioning.revokeEntitlement({ taskId, appId: plan.appId!, accountId: account.accountId, entitlementId: plan.entitlementId! }),
+      );
+    }
+    await acts.recordProvisioning({
+      taskId,
+      appId: plan.appId!,
+      entitlementId: plan.entitlementId!,
+      accountId: account.accountId,
+      accountCreated: account.created,
+      entitlementGranted: granted.kind !== 'entitlement_already_present',
+      changes: [account.change, granted],
+    });
+    return { ok: true };
+  } catch (err) {
+    for (const undo of compensations) await undo();
+    return { ok: false, message: `Access could not be provisioned: ${err instanceof Error ? (err.cause as Error | undefined)?.message ?? err.message : String(err)}` };
+  }
+}
+
+/** Revocation mark first, then deprovision what JIT created (retried until done), then receipts. */
+async function collapse(state: TaskState, options: TaskWorkflowOptions): Promise<CollapseResult> {
+  const { taskId } = state.input;
+  const end = state.endRequest!;
+  const marked = await acts.markCollapsed({ taskId, status: end.status, reason: end.reason, by: end.by });
+  for (const jit of marked.provisioned) {
+    for (;;) {
+      try {
+        const changes = [];
+        if (jit.entitlementGranted) changes.push(await deprovisioning.revokeEntitlement({ taskId, appId: jit.appId, accountId: jit.accountId, entitlementId: jit.entitlementId }));
+        if (jit.accountCreated) changes.push(await deprovisioning.deactivateAccount({ taskId, appId: jit.appId, accountId: jit.accountId }));
+        await acts.recordDeprovisioned({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, changes });
+        break;
+      } catch (err) {
+        // The retry budget is spent: raise it (trace + metric, `revoke_failed` on the task) and keep trying.
+        await acts.recordRevokeFailed({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, error: err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err) });
+        await sleep((options.revokeRetryPauseSeconds ?? 300) * 1000);
+      }
+    }
+  }
+  return acts.finishCollapse({ taskId, status: end.status, reason: end.reason, by: end.by });
+}
