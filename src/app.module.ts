@@ -3,6 +3,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { Client } from '@temporalio/client';
 import { AUTH_TOKENS, AuthGuard } from './auth/auth.guard';
+import { TracesController } from './audit/traces.controller';
 import { CredentialsController } from './credentials/credentials.controller';
 import { HealthController } from './health/health.controller';
 import { PolicyController } from './policy/policy.controller';
@@ -20,7 +21,7 @@ export class AppModule {
     const metrics = services.metrics;
     return {
       module: AppModule,
-      controllers: [HealthController, TasksController, PolicyController, RegistryController, CredentialsController],
+      controllers: [HealthController, TasksController, PolicyController, RegistryController, CredentialsController, TracesController],
       providers: [
         { provide: SERVICES, useValue: services },
         { provide: TEMPORAL_CLIENT, useValue: temporal },

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ApprovalRepository } from './approvals/approval-repository';
+import { hmacCheckpointSigner, type CheckpointSigner } from './audit/checkpoints';
 import { TraceStore } from './audit/trace-store';
 import type { Config } from './config/config';
 import { CredentialBroker } from './credentials/credential-broker';
@@ -28,6 +29,7 @@ export interface Services {
   provisioned: ProvisionedAccessRepository;
   approvals: ApprovalRepository;
   traces: TraceStore;
+  checkpoints: CheckpointSigner;
   secrets: SecretStore;
   credentials: CredentialBroker;
   decisions: DecisionService;
@@ -52,6 +54,10 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
   const decisions = new DecisionService({ policy, directory, tasks, traces, credentials, secrets });
   const refresh = setInterval(() => void policy.refresh().catch(() => undefined), 1000);
   refresh.unref();
+  const checkpoints = hmacCheckpointSigner(createHmac('sha256', masterKey).update('trace-checkpoints').digest());
+  // A signed chain head every minute: a tail truncated after it is detectable by verify.
+  const checkpointing = setInterval(() => void traces.checkpoint(checkpoints).catch(() => undefined), 60_000);
+  checkpointing.unref();
   return {
     config,
     db,
@@ -62,11 +68,13 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
     provisioned: new ProvisionedAccessRepository(db),
     approvals: new ApprovalRepository(db),
     traces,
+    checkpoints,
     secrets,
     credentials,
     decisions,
     async close() {
       clearInterval(refresh);
+      clearInterval(checkpointing);
       if (!opts.db) await db.close();
     },
   };

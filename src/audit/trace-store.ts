@@ -4,7 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SqlClient } from '../db/sql';
+import { scimFilterToSql, type Column } from '../db/filter-sql';
 import { GENESIS, link, verifyChain, type ChainRecord } from './chain';
+import type { CheckpointSigner } from './checkpoints';
 import type { TraceEntry, TraceRecord } from './trace-types';
 
 export interface AppendOptions {
@@ -44,6 +46,34 @@ export function rowToRecord(r: Row): TraceRecord {
     hash: r.hash,
   };
 }
+
+/** What `GET /v1/traces?filter=` can filter on; each maps to an indexed, generated column. */
+export const TRACE_FILTER_COLUMNS: Record<string, Column> = {
+  traceId: { sql: 'trace_id', type: 'text', caseExact: true },
+  seq: { sql: 'seq', type: 'number' },
+  kind: { sql: 'kind', type: 'text' },
+  time: { sql: 'occurred_at', type: 'timestamp' },
+  occurredAt: { sql: 'occurred_at', type: 'timestamp' },
+  taskId: { sql: 'task_id', type: 'text', caseExact: true },
+  callId: { sql: 'call_id', type: 'text', caseExact: true },
+  userId: { sql: 'user_id', type: 'text' },
+  agentId: { sql: 'agent_id', type: 'text' },
+  toolId: { sql: 'tool_id', type: 'text' },
+  appId: { sql: 'app_id', type: 'text' },
+  actionClass: { sql: 'action_class', type: 'text' },
+  decision: { sql: 'decision', type: 'text' },
+  reasonCode: { sql: 'reason_code', type: 'text' },
+  policyVersion: { sql: 'policy_version', type: 'text', caseExact: true },
+};
+
+export interface TracePage {
+  totalResults: number;
+  startIndex: number;
+  itemsPerPage: number;
+  Resources: TraceRecord[];
+}
+
+export type Verdict = { ok: boolean; checked: number; firstBrokenId?: string; reason?: string };
 
 export const TRACE_COLUMNS = 'tenant, seq, trace_id, kind, occurred_at, body, prev_hash, hash';
 
@@ -92,8 +122,77 @@ export class TraceStore {
     return rows[0] && rowToRecord(rows[0]);
   }
 
+  /** A SCIM-filtered page in chain order (startIndex is 1-based, as in SCIM). Throws FilterError. */
+  async query(opts: { filter?: string; startIndex?: number; count?: number }): Promise<TracePage> {
+    const startIndex = Math.max(1, opts.startIndex ?? 1);
+    const count = Math.min(1000, Math.max(0, opts.count ?? 100));
+    const where = opts.filter ? scimFilterToSql(opts.filter, TRACE_FILTER_COLUMNS, 2) : { where: 'true', params: [] };
+    const params = [this.tenant, ...where.params];
+    const [{ n }] = await this.db.query<{ n: number }>(`select count(*)::int as n from decision_traces where tenant = $1 and ${where.where}`, params);
+    const rows = count
+      ? await this.db.query<Row>(
+          `select ${TRACE_COLUMNS} from decision_traces where tenant = $1 and ${where.where}
+           order by seq limit ${count} offset ${startIndex - 1}`,
+          params,
+        )
+      : [];
+    return { totalResults: n, startIndex, itemsPerPage: rows.length, Resources: rows.map(rowToRecord) };
+  }
+
+  /**
+   * Signs the chain head (a checkpoint), so a truncated tail is detectable: a later verify finds
+   * the checkpointed record missing or changed. Returns undefined on an empty chain.
+   */
+  async checkpoint(signer: CheckpointSigner): Promise<{ seq: number; hash: string } | undefined> {
+    const [head] = await this.db.query<{ seq: string; hash: string }>('select seq, hash from trace_chain_heads where tenant = $1', [this.tenant]);
+    if (!head || Number(head.seq) === 0) return undefined;
+    const at = new Date().toISOString();
+    const jws = await signer.sign({ tenant: this.tenant, seq: Number(head.seq), hash: head.hash, at });
+    await this.db.query('insert into trace_checkpoints (tenant, seq, hash, at, jws) values ($1, $2, $3, $4, $5) on conflict do nothing', [
+      this.tenant,
+      head.seq,
+      head.hash,
+      at,
+      jws,
+    ]);
+    return { seq: Number(head.seq), hash: head.hash };
+  }
+
+  /** The chain, then every signed checkpoint against it (a checkpoint past the tail: truncated). */
+  async verifyWithCheckpoints(signer: CheckpointSigner): Promise<Verdict & { checkpoints: number }> {
+    const chain = await this.verify();
+    if (!chain.ok) return { ...chain, checkpoints: 0 };
+    const cps = await this.db.query<{ seq: string; hash: string; at: Date | string; jws: string }>(
+      'select seq, hash, at, jws from trace_checkpoints where tenant = $1 order by seq',
+      [this.tenant],
+    );
+    const [bounds] = await this.db.query<{ min: string | null; max: string | null }>(
+      'select min(seq) as min, max(seq) as max from decision_traces where tenant = $1',
+      [this.tenant],
+    );
+    const min = Number(bounds.min ?? 1);
+    const max = Number(bounds.max ?? 0);
+    for (const cp of cps) {
+      const seq = Number(cp.seq);
+      const signed = await signer.verify(cp.jws).catch(() => undefined);
+      if (!signed || signed.seq !== seq || signed.hash !== cp.hash || signed.tenant !== this.tenant) {
+        return { ok: false, checked: chain.checked, checkpoints: cps.length, reason: `checkpoint at seq ${seq} has a bad signature` };
+      }
+      if (seq > max) return { ok: false, checked: chain.checked, checkpoints: cps.length, reason: `records after seq ${max} are missing: a signed checkpoint covers seq ${seq}` };
+      if (seq < min) continue; // archived segment: the checkpoint at the cut anchors what remains
+      const [row] = await this.db.query<{ hash: string; trace_id: string }>('select hash, trace_id from decision_traces where tenant = $1 and seq = $2', [
+        this.tenant,
+        seq,
+      ]);
+      if (row?.hash !== cp.hash) {
+        return { ok: false, checked: chain.checked, checkpoints: cps.length, firstBrokenId: row?.trace_id, reason: `record at seq ${seq} differs from its signed checkpoint` };
+      }
+    }
+    return { ...chain, checkpoints: cps.length };
+  }
+
   /** Recomputes the whole chain of this tenant, page by page. */
-  async verify(pageSize = 5000): Promise<{ ok: boolean; checked: number; firstBrokenId?: string; reason?: string }> {
+  async verify(pageSize = 5000): Promise<Verdict> {
     let checked = 0;
     let prev: { seq: number; hash: string } | undefined;
     const first = await this.db.query<{ seq: string; hash: string }>(

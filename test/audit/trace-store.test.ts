@@ -1,5 +1,9 @@
 // The Decision Trace store on both engines: append-only, hash-chained, idempotent per call.
+import { randomBytes } from 'node:crypto';
+import { hmacCheckpointSigner } from '../../src/audit/checkpoints';
 import { TraceStore } from '../../src/audit/trace-store';
+import { FilterError } from '../../src/db/filter-sql';
+import type { SqlClient } from '../../src/db/sql';
 import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
 
 describe.each(ENGINES)('trace store on %s', (engine) => {
@@ -43,8 +47,8 @@ describe.each(ENGINES)('trace store on %s', (engine) => {
     expect(rows).toEqual([{ kind: 'decision' }]);
   });
 
-  it('keeps one unbroken chain under many concurrent writers', async () => {
-    const n = 300;
+  it('keeps one unbroken chain under 1,000 concurrent writers', async () => {
+    const n = 1000;
     const records = await Promise.all(
       Array.from({ length: n }, (_, i) => store.append({ kind: 'decision', body: { taskId: 'conc', callId: `c${i}`, decision: 'allow' } })),
     );
@@ -63,5 +67,64 @@ describe.each(ENGINES)('trace store on %s', (engine) => {
     await expect(good).resolves.toMatchObject({ body: { callId: 'ok' } });
     expect(await store.findDecision('t4', 'bad')).toBeUndefined();
     expect((await store.verify()).ok).toBe(true);
+  });
+
+  /** What a superuser could do: bypass the append-only trigger for one statement. */
+  async function asSuperuser(sql: string, params: unknown[] = []): Promise<void> {
+    await tdb.db.transaction(async (tx: SqlClient) => {
+      await tx.query('set local session_replication_role = replica');
+      await tx.query(sql, params);
+    });
+  }
+
+  it('names the first broken record when a superuser alters a row', async () => {
+    const tenant = new TraceStore(tdb.db, `tamper-${engine}`);
+    const records = [];
+    for (let i = 0; i < 5; i++) records.push(await tenant.append({ kind: 'decision', body: { taskId: 'tm', callId: `c${i}`, decision: 'deny' } }));
+    expect(await tenant.verify()).toEqual({ ok: true, checked: 5 });
+    await asSuperuser(`update decision_traces set body = jsonb_set(body, '{decision}', '"allow"') where trace_id = $1`, [records[2].traceId]);
+    expect(await tenant.verify()).toMatchObject({ ok: false, checked: 2, firstBrokenId: records[2].traceId });
+  });
+
+  it('detects a truncated tail through a signed checkpoint', async () => {
+    const signer = hmacCheckpointSigner(randomBytes(32));
+    const tenant = new TraceStore(tdb.db, `truncate-${engine}`);
+    for (let i = 0; i < 4; i++) await tenant.append({ kind: 'decision', body: { taskId: 'tr', callId: `c${i}`, decision: 'allow' } });
+    expect(await tenant.checkpoint(signer)).toMatchObject({ seq: 4 });
+    expect(await tenant.verifyWithCheckpoints(signer)).toMatchObject({ ok: true, checked: 4, checkpoints: 1 });
+    await asSuperuser('delete from decision_traces where tenant = $1 and seq > 2', [`truncate-${engine}`]);
+    expect(await tenant.verify()).toMatchObject({ ok: true, checked: 2 }); // the chain alone cannot tell
+    const verdict = await tenant.verifyWithCheckpoints(signer);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.reason).toMatch(/missing/);
+  });
+
+  it('refuses a checkpoint signed with another key', async () => {
+    const tenant = new TraceStore(tdb.db, `forged-${engine}`);
+    await tenant.append({ kind: 'decision', body: { taskId: 'fg', callId: 'c', decision: 'allow' } });
+    await tenant.checkpoint(hmacCheckpointSigner(randomBytes(32)));
+    expect(await tenant.verifyWithCheckpoints(hmacCheckpointSigner(randomBytes(32)))).toMatchObject({ ok: false, reason: expect.stringMatching(/signature/) });
+  });
+
+  it('queries with SCIM filters, dates and pagination in chain order', async () => {
+    const tenant = new TraceStore(tdb.db, `query-${engine}`);
+    const t0 = Date.parse('2026-05-01T00:00:00Z');
+    const who = ['alice', 'bob', 'alice', 'carol', 'alice', 'alice'];
+    for (const [i, userId] of who.entries()) {
+      await tenant.append({
+        kind: 'decision',
+        occurredAt: new Date(t0 + i * 3_600_000).toISOString(),
+        body: { taskId: 'q', callId: `c${i}`, userId, appId: i % 2 ? 'crm' : 'github', decision: i === 4 ? 'deny' : 'allow' },
+      });
+    }
+    const alice = await tenant.query({ filter: 'userId eq "ALICE" and decision eq "allow"' });
+    expect(alice.totalResults).toBe(3);
+    expect(alice.Resources.map((r) => r.body.callId)).toEqual(['c0', 'c2', 'c5']);
+    const window = await tenant.query({ filter: 'time ge "2026-05-01T02:00:00Z" and time lt "2026-05-01T04:00:00Z"' });
+    expect(window.Resources.map((r) => r.body.callId)).toEqual(['c2', 'c3']);
+    const either = await tenant.query({ filter: 'appId eq "crm" or decision eq "deny"', startIndex: 2, count: 2 });
+    expect(either).toMatchObject({ totalResults: 4, startIndex: 2, itemsPerPage: 2 });
+    expect(either.Resources.map((r) => r.body.callId)).toEqual(['c3', 'c4']);
+    await expect(tenant.query({ filter: 'secret eq "x"' })).rejects.toThrow(FilterError);
   });
 });
