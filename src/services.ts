@@ -13,6 +13,7 @@ import type { SqlClient } from './db/sql';
 import { DecisionService } from './decisions/decision-service';
 import { DirectoryRepository, type SeedAgent, type SeedPerson } from './directory/directory-repository';
 import { Metrics } from './health/metrics';
+import { createTelemetry, type Telemetry } from './telemetry/otel';
 import { PolicyStore } from './policy/policy-store';
 import { ProvisionedAccessRepository, TaskRepository } from './tasks/task-repository';
 import { EncryptedSecretStore } from './vault/encrypted-secret-store';
@@ -33,6 +34,8 @@ export interface Services {
   secrets: SecretStore;
   credentials: CredentialBroker;
   decisions: DecisionService;
+  /** OTLP export, when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  telemetry?: Telemetry;
   close(): Promise<void>;
 }
 
@@ -58,6 +61,8 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
   // A signed chain head every minute: a tail truncated after it is detectable by verify.
   const checkpointing = setInterval(() => void traces.checkpoint(checkpoints).catch(() => undefined), 60_000);
   checkpointing.unref();
+  const telemetry = config.otlpEndpoint ? createTelemetry({ endpoint: config.otlpEndpoint }) : undefined;
+  if (telemetry) traces.appended.on('record', (r) => telemetry.exportDecision(r));
   return {
     config,
     db,
@@ -72,7 +77,9 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
     secrets,
     credentials,
     decisions,
+    telemetry,
     async close() {
+      await telemetry?.shutdown();
       clearInterval(refresh);
       clearInterval(checkpointing);
       if (!opts.db) await db.close();
