@@ -30,7 +30,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
   };
 
   return {
-    async evaluateCall(input: { taskId: string; call: ToolCallRequest; inContext: boolean }): Promise<EvaluatedPlan> {
+    /** `approved`: the re-check after a human said yes (hours may have passed; policy and HR state may differ). */
+    async evaluateCall(input: { taskId: string; call: ToolCallRequest; inContext: boolean; approved?: boolean }): Promise<EvaluatedPlan> {
       return deps.decisions.plan(await task(input.taskId), input.call, input.inContext);
     },
 

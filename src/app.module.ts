@@ -11,6 +11,8 @@ import { RegistryController } from './registry/registry.controller';
 import { Metrics } from './health/metrics';
 import { ProblemFilter } from './http/problem.filter';
 import type { Services } from './services';
+import { SlackModule } from './slack/slack.module';
+import { temporalApprovalAnswers } from './slack/approval-answers';
 import { TasksController } from './tasks/tasks.controller';
 import { TasksService } from './tasks/tasks.service';
 import { SERVICES, TEMPORAL_CLIENT } from './tokens';
@@ -21,6 +23,7 @@ export class AppModule {
     const metrics = services.metrics;
     return {
       module: AppModule,
+      imports: [SlackModule.forRoot(services, temporalApprovalAnswers(temporal))],
       controllers: [HealthController, TasksController, PolicyController, RegistryController, CredentialsController, TracesController],
       providers: [
         { provide: SERVICES, useValue: services },

@@ -22,6 +22,8 @@ export async function createApi(services: Services, temporal: Client): Promise<N
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(services, temporal), adapter, {
     logger: services.config.logLevel === 'silent' ? false : ['error', 'warn'],
+    // Signed surfaces (Slack) verify the body exactly as sent: keep it as req.rawBody.
+    rawBody: true,
   });
   app.enableShutdownHooks();
   await app.init();

@@ -1,8 +1,27 @@
 // The Temporal worker: runs the task workflows and their activities.
 // `node dist/src/worker.js` runs a worker alone (scale-out next to API replicas).
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { createActivities, type ActivityDeps } from '../activities';
 import type { Services } from './services';
+import { slackWebClient } from './slack/slack-web-client';
+
+/** The activities' dependencies, from the process's services. */
+export function activityDeps(s: Services): ActivityDeps {
+  return {
+    db: s.db,
+    decisions: s.decisions,
+    tasks: s.tasks,
+    provisioned: s.provisioned,
+    approvals: s.approvals,
+    traces: s.traces,
+    credentials: s.credentials,
+    metrics: s.metrics,
+    directory: s.directory,
+    policy: s.policy,
+    slack: slackWebClient(s.config.slack),
+    provisioning: { apps: () => s.policy.active(), secrets: s.secrets, people: s.directory, db: s.db },
+  };
+}
 
 export async function createWorker(
   services: Services,
@@ -15,7 +34,7 @@ export async function createWorker(
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(extra.workflowBundle ? {} : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities({ decisions: services.decisions, tasks: services.tasks, traces: services.traces, db: services.db }),
+    activities: createActivities(activityDeps(services)),
     // Sized for thousands of concurrent tasks: workflows are mostly idle, activities are short.
     maxCachedWorkflows: 2000,
     maxConcurrentWorkflowTaskExecutions: 100,

@@ -105,6 +105,11 @@ export class ApprovalRepository {
     ]);
   }
 
+  /** Who may answer a hold that has no route step (a person's confirmation: the delegating person). */
+  async setAnswerers(approvalId: string, approverIds: string[]): Promise<void> {
+    await this.db.query('update approvals set approver_ids = $2::jsonb where approval_id = $1', [approvalId, JSON.stringify(approverIds)]);
+  }
+
   async addMessages(approvalId: string, messages: HoldRecord['messages']): Promise<void> {
     await this.db.query('update approvals set messages = messages || $2::jsonb where approval_id = $1', [approvalId, JSON.stringify(messages)]);
   }

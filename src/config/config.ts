@@ -21,7 +21,7 @@ export interface Config {
   temporal: { address?: string; namespace: string; taskQueue: string; uiPort: number };
   tokens: TokenHash[];
   hrWebhookSecrets: string[];
-  slack: { signingSecret?: string; botToken?: string; apiUrl?: string };
+  slack: { signingSecret?: string; botToken?: string; apiUrl?: string; appToken?: string };
   approvalSigningKey?: string;
   vault: { keyBase64?: string; keyFile: string };
   otlpEndpoint?: string;
@@ -93,6 +93,7 @@ const schema = z.object({
   SLACK_SIGNING_SECRET: optional,
   SLACK_BOT_TOKEN: optional,
   SLACK_API_URL: z.string().url().optional(),
+  SLACK_APP_TOKEN: optional,
   APPROVAL_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   VAULT_KEY: optional,
   VAULT_KEY_FILE: optional,
@@ -138,7 +139,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     tokens,
     hrWebhookSecrets,
-    slack: { signingSecret: e.SLACK_SIGNING_SECRET, botToken: e.SLACK_BOT_TOKEN, apiUrl: e.SLACK_API_URL },
+    slack: { signingSecret: e.SLACK_SIGNING_SECRET, botToken: e.SLACK_BOT_TOKEN, apiUrl: e.SLACK_API_URL, appToken: e.SLACK_APP_TOKEN },
     approvalSigningKey: e.APPROVAL_SIGNING_KEY,
     vault: { keyBase64: e.VAULT_KEY, keyFile: e.VAULT_KEY_FILE ?? path.join(dataDir, 'vault.key') },
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,

@@ -236,4 +236,22 @@ export const MIGRATIONS: Migration[] = [
   { id: '003_traces', sql: traces },
   { id: '004_approvals', sql: approvals },
   { id: '005_secrets', sql: secrets },
+  {
+    id: '006_provisioning',
+    sql: `
+-- Just-in-time provisioning steps, one row per (task, app, step), written on a step's first
+-- attempt before it changes the target: whether the target already held the account or
+-- membership, so a retry after an unknown outcome reports the same answer (exactly-once).
+create table provisioning_intents (
+  task_id text not null,
+  app_id text not null,
+  step text not null,
+  account_id text,
+  pre_existing boolean not null,
+  undo_started_at timestamptz,
+  created_at timestamptz not null default now(),
+  primary key (task_id, app_id, step)
+);
+`,
+  },
 ];

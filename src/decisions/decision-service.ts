@@ -168,15 +168,16 @@ export class DecisionService {
       snapshot: outcome.snapshot,
     };
     if (allowed && !grant) body.credentialRefId = await this.deps.credentials.liveRefId(task.taskId, call.toolId);
+    // Read before the transaction: PGlite has one connection, so a read outside it would wait forever.
+    const secretKey = grant && allowed ? await this.secretKeyFor(task.taskId, call.toolId) : undefined;
     const record = await this.deps.traces.append(
       { kind: 'decision', body: stripUndefined(body), occurredAt: call.requestedAt },
       {
         within: async (tx) => {
           if (grant) {
             await this.deps.tasks.insertGrant(tx, { ...grant, taskId: task.taskId });
-            const secretKey = await this.secretKeyFor(task.taskId, call.toolId);
             // The id goes into the hashed body too; the reference itself never does.
-            if (secretKey && allowed) {
+            if (secretKey) {
               body.credentialRefId = await this.deps.credentials.mint(tx, {
                 taskId: task.taskId,
                 agentId: task.agentId,

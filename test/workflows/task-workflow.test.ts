@@ -82,10 +82,10 @@ describe('task workflow', () => {
   it('collapses the context on end, writes a receipt per grant and denies later calls', async () => {
     const { taskId, handle } = await startTask();
     await handle.executeUpdate(requestToolCallUpdate, { args: [call('github.read_repo', { repo: 'acme/api' })] });
-    await handle.executeUpdate(requestToolCallUpdate, { args: [call('wiki.search', { query: 'onboarding' })] });
+    await handle.executeUpdate(requestToolCallUpdate, { args: [call('github.create_pr', { repo: 'acme/api', title: 'docs', head: 'b1' })] });
     const collapsed = await handle.executeUpdate(endTaskUpdate, { args: [{ status: 'ended', reason: 'done', by: 'gateway' }] });
     expect(collapsed.status).toBe('ended');
-    expect(collapsed.revoked.sort()).toEqual(['github.read_repo', 'wiki.search']);
+    expect([...collapsed.revoked].sort()).toEqual(['github.create_pr', 'github.read_repo']);
     expect(await handle.result()).toEqual(collapsed);
     const task = await stack.services.tasks.get(taskId);
     expect(task?.status).toBe('ended');
@@ -95,18 +95,18 @@ describe('task workflow', () => {
       "select tool_id from decision_traces where task_id = $1 and kind = 'revocation' order by tool_id",
       [taskId],
     );
-    expect(receipts.map((r) => r.tool_id)).toEqual(['github.read_repo', 'wiki.search']);
+    expect(receipts.map((r) => r.tool_id)).toEqual(['github.create_pr', 'github.read_repo']);
   });
 
   it('continues as new before history grows large, keeping the context', async () => {
     const { taskId, handle } = await startTask('alice', 'coding-agent', { historyEventsLimit: 20 });
     await handle.executeUpdate(requestToolCallUpdate, { args: [call('github.read_repo', { repo: 'acme/api' })] });
-    for (let i = 0; i < 6; i++) await handle.executeUpdate(requestToolCallUpdate, { args: [call('wiki.search', { query: `q${i}` })] });
+    for (let i = 0; i < 6; i++) await handle.executeUpdate(requestToolCallUpdate, { args: [call('github.create_pr', { repo: 'acme/api', title: `pr ${i}`, head: 'b1' })] });
     const latest = await stack.client.workflow.getHandle(taskWorkflowId(taskId)).describe();
     expect(latest.runId).not.toBe(handle.firstExecutionRunId);
     expect(latest.status.name).toBe('RUNNING');
     const view = await stack.client.workflow.getHandle(taskWorkflowId(taskId)).query(taskViewQuery);
-    expect(view.context.map((c) => c.toolId).sort()).toEqual(['github.read_repo', 'wiki.search']);
+    expect(view.context.map((c) => c.toolId).sort()).toEqual(['github.create_pr', 'github.read_repo']);
   });
 
   it('loses nothing when the worker dies mid-task: a new worker continues with the context', async () => {
@@ -114,14 +114,14 @@ describe('task workflow', () => {
     await handle.executeUpdate(requestToolCallUpdate, { args: [call('github.read_repo', { repo: 'acme/api' })] });
     await stack.stopWorker();
     // While no worker runs, the call waits in Temporal; a fresh worker (empty cache) replays and answers it.
-    const pending = handle.executeUpdate(requestToolCallUpdate, { args: [call('wiki.search', { query: 'x' })] });
+    const pending = handle.executeUpdate(requestToolCallUpdate, { args: [call('github.create_pr', { repo: 'acme/api', title: 'x', head: 'b1' })] });
     await new Promise((r) => setTimeout(r, 500));
     await stack.startWorker();
     expect((await pending).decision).toBe('allow');
     const view = await handle.query(taskViewQuery);
-    expect(view.context.map((c) => c.toolId).sort()).toEqual(['github.read_repo', 'wiki.search']);
+    expect(view.context.map((c) => c.toolId).sort()).toEqual(['github.create_pr', 'github.read_repo']);
     const collapsed = await handle.executeUpdate(endTaskUpdate, { args: [{ status: 'ended', reason: 'done', by: 'gateway' }] });
-    expect(collapsed.revoked.sort()).toEqual(['github.read_repo', 'wiki.search']);
+    expect([...collapsed.revoked].sort()).toEqual(['github.create_pr', 'github.read_repo']);
     expect((await stack.services.tasks.get(taskId))?.status).toBe('ended');
   });
 });

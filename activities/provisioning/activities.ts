@@ -1,0 +1,183 @@
+// The just-in-time provisioning activities of the task workflow's saga: find the app's connector
+// and answer each step exactly once per task, however often Temporal retries it.
+//
+// Exactly-once. A step that may add something (account, membership) first looks at the target; the
+// connector reports what it saw through `observe` before it changes anything, and the step's first
+// attempt records that in provisioning_intents under (task, app, step). Every later attempt — a
+// retry after a timeout whose first attempt did add the member, or one racing a timed-out attempt
+// still running — answers from that record, not from what it sees now: what the task added reads
+// `account_created` / `entitlement_granted` (so the workflow pushes the compensation) and only what
+// the person held before the task's first attempt reads `account_found` / `entitlement_already_present`.
+// The record only ever moves from "held before" to "added by the task" (when an attempt had to add it
+// after all), never back, so a compensation is never dropped. Undo steps remove only what the record
+// says the task added, and a retried undo reports the removal its first attempt made.
+import { ApplicationFailure } from '@temporalio/common';
+import type { SqlClient } from '../../src/db/sql';
+import type { DirectoryPerson } from '../../src/directory/person';
+import type { App, Entitlement } from '../../src/policy/bundle';
+import type { SecretStore } from '../../src/vault/secret-store';
+import { change, type Connector, type Observe, type ProvisioningChange, type ProvisioningChangeKind } from './connector';
+import { ProvisioningIntents, type Intent, type StepKey } from './intents';
+import { connectorFor } from './registry';
+
+export type { ProvisioningChange, ProvisioningChangeKind } from './connector';
+
+export interface AppCatalog {
+  app(id: string): App | undefined;
+}
+
+export interface ProvisioningDeps {
+  /** The active policy, or a getter for it (`() => policyStore.active()`) so a newly published bundle is used. */
+  apps: AppCatalog | (() => AppCatalog);
+  secrets: SecretStore;
+  people: { person(id: string): Promise<DirectoryPerson | undefined> };
+  db: SqlClient;
+  fetch?: typeof fetch;
+}
+
+/**
+ * `sagaId` (optional, e.g. the tool call id) names one provisioning saga within the task. Without
+ * it a task's steps are keyed by app (and entitlement) alone, so a second saga of the same task for
+ * the same app is answered like a retry of the first: "created" again.
+ */
+export interface AccountInput {
+  taskId: string;
+  appId: string;
+  userId: string;
+  sagaId?: string;
+}
+
+export interface EntitlementInput {
+  taskId: string;
+  appId: string;
+  accountId: string;
+  entitlementId: string;
+  sagaId?: string;
+}
+
+const ADDED: ReadonlySet<ProvisioningChangeKind> = new Set(['account_created', 'entitlement_granted', 'credential_minted']);
+const AS_ADDED: Partial<Record<ProvisioningChangeKind, ProvisioningChangeKind>> = {
+  account_found: 'account_created',
+  entitlement_already_present: 'entitlement_granted',
+};
+const AS_REMOVED: Partial<Record<ProvisioningChangeKind, ProvisioningChangeKind>> = {
+  entitlement_already_absent: 'entitlement_revoked',
+  account_already_inactive: 'account_deactivated',
+};
+
+const refusal = (type: string, message: string) => ApplicationFailure.create({ type, message, nonRetryable: true });
+const stepKey = (taskId: string, appId: string, base: string, sagaId?: string): StepKey => ({ taskId, appId, step: sagaId ? `${base}#${sagaId}` : base });
+const entitlementStep = (entitlementId: string) => `entitlement:${entitlementId}`;
+
+export function createProvisioningActivities(deps: ProvisioningDeps) {
+  const intents = new ProvisioningIntents(deps.db);
+  const catalog = typeof deps.apps === 'function' ? deps.apps : () => deps.apps as AppCatalog;
+
+  const target = async (appId: string) => {
+    const app = catalog().app(appId);
+    if (!app) throw refusal('AppUnknown', `App ${appId} is not in the active policy.`);
+    return { app, connector: await connectorFor(app, deps) };
+  };
+
+  const entitlementOf = (app: App, entitlementId: string): Entitlement => {
+    const found = app.entitlements.find((e) => e.id === entitlementId);
+    if (!found) throw refusal('EntitlementUnknown', `App ${app.id} has no entitlement ${entitlementId}.`);
+    return found;
+  };
+
+  /** A step that may add something, answered as its first attempt recorded (see the top of the file). */
+  const once = async <R extends { change: ProvisioningChange; accountId?: string }>(key: StepKey, run: (observe: Observe) => Promise<R>) => {
+    // Recording is first-writer-wins: on a retry it answers what the first attempt saw.
+    let intent: Intent | undefined;
+    const result = await run(async (present, accountId) => {
+      intent ??= await intents.record(key, present, accountId);
+    });
+    const addedNow = ADDED.has(result.change.kind);
+    const accountId = result.accountId ?? result.change.accountId;
+    if (intent && ((intent.preExisting && addedNow) || (accountId && intent.accountId !== accountId))) {
+      await intents.settle(key, addedNow, accountId);
+    }
+    const ours = addedNow || intent?.preExisting === false;
+    const asAdded = AS_ADDED[result.change.kind];
+    const answer =
+      ours && !addedNow && asAdded
+        ? { ...result.change, kind: asAdded, detail: ['absent when this task first looked', result.change.detail].filter(Boolean).join('; ') }
+        : result.change;
+    return { ...result, change: answer, ours };
+  };
+
+  /**
+   * A step that removes what the task added, and nothing else: what the record says the person held
+   * before stays, and so does everything when nothing is recorded for a connector that records before
+   * every change (so a compensation registered before its step ran is safe).
+   */
+  const undo = async (
+    key: StepKey,
+    accountId: string,
+    connector: Connector,
+    run: (observe: Observe) => Promise<ProvisioningChange>,
+    leave: { heldBefore: () => ProvisioningChange; untouched: () => ProvisioningChange },
+  ) => {
+    const { intents: recorded, undoneEarlier } = await intents.undoState(key);
+    if (!recorded.length && connector.observesBeforeChange) return leave.untouched();
+    const ours = (i: Intent) => !i.preExisting && (i.accountId === undefined || i.accountId === accountId);
+    if (recorded.length && !recorded.some(ours)) return leave.heldBefore();
+    const result = await run(async (present) => {
+      if (present && recorded.length) await intents.markUndo(key);
+    });
+    const asRemoved = AS_REMOVED[result.kind];
+    return undoneEarlier && asRemoved ? { ...result, kind: asRemoved, detail: 'done by an earlier attempt of this task' } : result;
+  };
+
+  return {
+    async provisionAccount(i: AccountInput): Promise<{ accountId: string; created: boolean; change: ProvisioningChange }> {
+      const { connector } = await target(i.appId);
+      const person = await deps.people.person(i.userId);
+      if (!person) throw refusal('PersonUnknown', `Person ${i.userId} is not in the directory.`);
+      if (!person.active) throw refusal('PersonInactive', `Person ${i.userId} is inactive: no access is provisioned for them.`);
+      const r = await once(stepKey(i.taskId, i.appId, 'account', i.sagaId), (observe) => connector.ensureAccount({ taskId: i.taskId, person }, observe));
+      return { accountId: r.accountId, created: r.ours, change: r.change };
+    },
+
+    async grantEntitlement(i: EntitlementInput): Promise<ProvisioningChange> {
+      const { app, connector } = await target(i.appId);
+      const entitlement = entitlementOf(app, i.entitlementId);
+      const r = await once(stepKey(i.taskId, i.appId, entitlementStep(i.entitlementId), i.sagaId), async (observe) => ({
+        change: await connector.grantEntitlement({ taskId: i.taskId, accountId: i.accountId, entitlement }, observe),
+      }));
+      return r.change;
+    },
+
+    async revokeEntitlement(i: Omit<EntitlementInput, 'sagaId'>): Promise<ProvisioningChange> {
+      const { app, connector } = await target(i.appId);
+      const entitlement = entitlementOf(app, i.entitlementId);
+      const fields = { accountId: i.accountId, entitlementId: i.entitlementId };
+      return undo(
+        stepKey(i.taskId, i.appId, entitlementStep(i.entitlementId)),
+        i.accountId,
+        connector,
+        (observe) => connector.revokeEntitlement({ taskId: i.taskId, accountId: i.accountId, entitlement }, observe),
+        {
+          heldBefore: () => change('entitlement_already_present', app.id, { ...fields, detail: 'held before this task: left in place' }),
+          untouched: () => change('entitlement_already_absent', app.id, { ...fields, detail: 'this task added no such membership: nothing to remove' }),
+        },
+      );
+    },
+
+    async deactivateAccount(i: { taskId: string; appId: string; accountId: string }): Promise<ProvisioningChange> {
+      const { app, connector } = await target(i.appId);
+      return undo(
+        stepKey(i.taskId, i.appId, 'account'),
+        i.accountId,
+        connector,
+        (observe) => connector.deactivateAccount({ taskId: i.taskId, accountId: i.accountId }, observe),
+        {
+          heldBefore: () => change('account_found', app.id, { accountId: i.accountId, detail: 'not created for this task: left active' }),
+          untouched: () => change('account_found', app.id, { accountId: i.accountId, detail: 'this task created no account: nothing to deactivate' }),
+        },
+      );
+    },
+  };
+}
+
+export type ProvisioningActivities = ReturnType<typeof createProvisioningActivities>;

@@ -1,0 +1,65 @@
+// The provisioning journal (table provisioning_intents): for each step of a task's just-in-time
+// saga, whether the target already held what the step asks for before its first attempt.
+import type { SqlClient } from '../../src/db/sql';
+
+export interface StepKey {
+  taskId: string;
+  appId: string;
+  /** `account` or `entitlement:<id>`, with `#<sagaId>` when the caller names its saga. */
+  step: string;
+}
+
+export interface Intent {
+  preExisting: boolean;
+  accountId?: string;
+}
+
+interface IntentRow {
+  pre_existing: boolean;
+  account_id: string | null;
+  undo_started_at: Date | string | null;
+}
+
+const toIntent = (r: IntentRow): Intent => ({ preExisting: r.pre_existing, accountId: r.account_id ?? undefined });
+
+/** Rows of one step base across sagas: `account` matches `account` and `account#<saga>`. */
+const SAME_BASE = `task_id = $1 and app_id = $2 and (step = $3 or starts_with(step, $3 || '#'))`;
+
+export class ProvisioningIntents {
+  constructor(private readonly db: SqlClient) {}
+
+  /** First writer wins: a retry, or an attempt racing a timed-out one, gets what the first recorded. */
+  async record(k: StepKey, preExisting: boolean, accountId?: string): Promise<Intent> {
+    const [row] = await this.db.query<IntentRow>(
+      `insert into provisioning_intents (task_id, app_id, step, pre_existing, account_id) values ($1, $2, $3, $4, $5)
+       on conflict (task_id, app_id, step) do update set step = provisioning_intents.step
+       returning pre_existing, account_id, undo_started_at`,
+      [k.taskId, k.appId, k.step, preExisting, accountId ?? null],
+    );
+    return toIntent(row);
+  }
+
+  /** After the step: this attempt changed the target itself (so the task owns the change), and the account it used. */
+  async settle(k: StepKey, changedByTask: boolean, accountId?: string): Promise<void> {
+    await this.db.query(
+      `update provisioning_intents set pre_existing = pre_existing and not $4, account_id = coalesce($5, account_id)
+       where task_id = $1 and app_id = $2 and step = $3`,
+      [k.taskId, k.appId, k.step, changedByTask, accountId ?? null],
+    );
+  }
+
+  /** The step's rows across sagas, and whether an earlier attempt to undo it got as far as changing the target. */
+  async undoState(k: StepKey): Promise<{ intents: Intent[]; undoneEarlier: boolean }> {
+    const rows = await this.db.query<IntentRow>(`select pre_existing, account_id, undo_started_at from provisioning_intents where ${SAME_BASE}`, [
+      k.taskId,
+      k.appId,
+      k.step,
+    ]);
+    return { intents: rows.map(toIntent), undoneEarlier: rows.some((r) => r.undo_started_at !== null) };
+  }
+
+  /** Written just before an undo changes the target, so a retry that finds nothing left reports the removal. */
+  async markUndo(k: StepKey): Promise<void> {
+    await this.db.query(`update provisioning_intents set undo_started_at = coalesce(undo_started_at, now()) where ${SAME_BASE}`, [k.taskId, k.appId, k.step]);
+  }
+}

@@ -1,0 +1,29 @@
+// The one way a human answer reaches a task workflow: the answerApproval Update, whose validator is
+// the final guard (self-approval, not an approver, stale digest, already decided).
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { answerApprovalUpdate, taskWorkflowId, type ApprovalAnswer } from '../../workflows/messages';
+
+export type AnswerResult = { accepted: true } | { accepted: false; code: string; message: string };
+
+export interface ApprovalAnswers {
+  /** `updateId` makes a repeated click (or a retried interaction) one Update. */
+  submit(taskId: string, answer: ApprovalAnswer, updateId: string): Promise<AnswerResult>;
+}
+
+export function temporalApprovalAnswers(client: Pick<Client, 'workflow'>): ApprovalAnswers {
+  return {
+    async submit(taskId, answer, updateId) {
+      try {
+        await client.workflow.getHandle(taskWorkflowId(taskId)).executeUpdate(answerApprovalUpdate, { args: [answer], updateId });
+        return { accepted: true };
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+          return { accepted: false, code: err.cause.type ?? 'refused', message: err.cause.message };
+        }
+        if (err instanceof WorkflowNotFoundError) return { accepted: false, code: 'task_not_active', message: 'The task has ended: this request is no longer pending.' };
+        throw err;
+      }
+    },
+  };
+}
