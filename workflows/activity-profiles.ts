@@ -8,9 +8,13 @@ export const acts = proxyActivities<TaskActivities>({
   retry: { initialInterval: '100 milliseconds', maximumInterval: '5 seconds' },
 });
 
-/** Slack posts: retried until Slack answers (a 429's Retry-After sets the next delay). */
+/**
+ * Slack posts: retried while Slack is down (a 429's Retry-After sets the next delay), for at most a
+ * day: a card that never arrives delays no decision, because the approval step's timer runs anyway.
+ */
 export const notify = proxyActivities<TaskActivities>({
   startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '1 day',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes' },
 });
 
@@ -18,7 +22,7 @@ export const notify = proxyActivities<TaskActivities>({
 export const provisioning = proxyActivities<TaskActivities>({
   startToCloseTimeout: '1 minute',
   heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: ['ConnectorRejected'] },
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: ['ConnectorRejected', 'ConnectorMisconfigured'] },
 });
 
 /** Removing access: a larger budget; when it is spent the workflow alerts and keeps trying. */

@@ -122,7 +122,12 @@ async function decide(
   const plan = await acts.evaluateCall({ taskId, call: req, inContext: state.context.has(req.toolId) });
   if (plan.decision === 'deny' || plan.decision === 'throttle') return { result: await acts.commitDecision({ taskId, call: req, outcome: plan }) };
   if (!plan.needsConfirmation && !plan.needsApproval) {
-    const grant = state.context.has(req.toolId) ? undefined : contextEntry(req, plan, 'policy');
+    const grant = state.context.has(req.toolId) ? undefined : contextEntry(req, plan, plan.needsProvisioning ? 'provisioning' : 'policy');
+    if (grant && plan.needsProvisioning) {
+      // An app whose access is a credential: a secret minted for this task, before the grant.
+      const provisioned = await provision(state, req, plan);
+      if (!provisioned.ok) return { result: await deny(state, req, { code: 'provisioning_failed', message: provisioned.message }, plan) };
+    }
     const result = await acts.commitDecision({ taskId, call: req, outcome: plan, grant });
     if (grant && result.decision === 'allow') state.grant(grant);
     return { result };
@@ -154,6 +159,10 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
     const decided = await result();
     state.remember(decided);
     await acts.closeHold({ approvalId: finalHold.approvalId, status, answer: finalHold.answer });
+    // Every card of the approval shows the outcome; a Slack outage must not hold the decision back.
+    void notify
+      .updateCards({ approvalId: finalHold.approvalId, outcome: status, by: finalHold.answer?.personId, at: new Date().toISOString(), comment: finalHold.answer?.comment })
+      .catch(() => undefined);
     state.release(hold.approvalId);
     if (finalHold !== hold) state.release(finalHold.approvalId);
   };
@@ -180,6 +189,7 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
     // A confirmed call that also needs approval continues on a fresh hold: a new card, a new id.
     if (plan.needsConfirmation) {
       await acts.closeHold({ approvalId: hold.approvalId, status: 'approved', answer: hold.answer });
+      void notify.updateCards({ approvalId: hold.approvalId, outcome: 'confirm', by: hold.answer?.personId, at: new Date().toISOString() }).catch(() => undefined);
       state.release(hold.approvalId);
       finalHold = { ...hold, approvalId: uuid4(), kind: 'approval', answerers: [], answer: undefined };
       state.hold(finalHold);
@@ -210,7 +220,7 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
 
   let via: GrantVia = plan.needsApproval ? 'approval' : 'user-confirmation';
   if (plan.needsProvisioning) {
-    const provisioned = await provision(state, again);
+    const provisioned = await provision(state, req, again);
     if (!provisioned.ok) {
       return finish(() => deny(state, req, { code: 'provisioning_failed', message: provisioned.message }, again), 'approved');
     }
@@ -242,33 +252,53 @@ async function approvalChain(state: TaskState, req: ToolCallRequest, plan: Evalu
   }
 }
 
-/** Just-in-time provisioning as a saga: on failure, undo what was done, last first. */
-async function provision(state: TaskState, plan: EvaluatedPlan): Promise<{ ok: true } | { ok: false; message: string }> {
+/**
+ * Just-in-time provisioning as a saga: on failure, undo what was done, last first. Each undo is
+ * registered *before* its step runs (undoing a step that never took effect removes nothing), so a
+ * step whose last retry failed after an earlier attempt took effect is still undone. An undo that
+ * itself fails is recorded as a JIT grant with `revoke_failed`, so collapse keeps retrying it.
+ */
+async function provision(state: TaskState, req: ToolCallRequest, plan: EvaluatedPlan): Promise<{ ok: true } | { ok: false; message: string }> {
   const { taskId, userId } = state.input;
-  const compensations: (() => Promise<unknown>)[] = [];
+  const appId = plan.appId!;
+  const entitlementId = plan.entitlementId!;
+  const sagaId = req.callId;
+  const done = { accountId: '', accountCreated: false, entitlementGranted: false };
+  const compensations: { run: () => Promise<unknown>; undoes: 'account' | 'entitlement' }[] = [];
   try {
-    const account = await provisioning.provisionAccount({ taskId, appId: plan.appId!, userId });
-    if (account.created) compensations.unshift(() => deprovisioning.deactivateAccount({ taskId, appId: plan.appId!, accountId: account.accountId }));
-    const granted = await provisioning.grantEntitlement({ taskId, appId: plan.appId!, accountId: account.accountId, entitlementId: plan.entitlementId! });
-    if (granted.kind !== 'entitlement_already_present') {
-      compensations.unshift(() =>
-        deprovisioning.revokeEntitlement({ taskId, appId: plan.appId!, accountId: account.accountId, entitlementId: plan.entitlementId! }),
-      );
+    const account = await provisioning.provisionAccount({ taskId, appId, userId, sagaId });
+    done.accountId = account.accountId;
+    done.accountCreated = account.created;
+    if (account.created) compensations.unshift({ undoes: 'account', run: () => deprovisioning.deactivateAccount({ taskId, appId, accountId: account.accountId }) });
+    const revoke = { undoes: 'entitlement' as const, run: () => deprovisioning.revokeEntitlement({ taskId, appId, accountId: account.accountId, entitlementId }) };
+    compensations.unshift(revoke);
+    done.entitlementGranted = true;
+    const granted = await provisioning.grantEntitlement({ taskId, appId, accountId: account.accountId, entitlementId, sagaId });
+    if (granted.kind === 'entitlement_already_present') {
+      compensations.splice(compensations.indexOf(revoke), 1);
+      done.entitlementGranted = false;
     }
-    await acts.recordProvisioning({
-      taskId,
-      appId: plan.appId!,
-      entitlementId: plan.entitlementId!,
-      accountId: account.accountId,
-      accountCreated: account.created,
-      entitlementGranted: granted.kind !== 'entitlement_already_present',
-      changes: [account.change, granted],
-    });
+    await acts.recordProvisioning({ taskId, appId, entitlementId, accountId: account.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [account.change, granted] });
     return { ok: true };
   } catch (err) {
-    for (const undo of compensations) await undo();
-    return { ok: false, message: `Access could not be provisioned: ${err instanceof Error ? (err.cause as Error | undefined)?.message ?? err.message : String(err)}` };
+    for (const undo of compensations) {
+      try {
+        await undo.run();
+        if (undo.undoes === 'account') done.accountCreated = false;
+        else done.entitlementGranted = false;
+      } catch (undoErr) {
+        // Left behind: recorded so that collapse retries it until it is gone, and visible now.
+        await acts.recordProvisioning({ taskId, appId, entitlementId, accountId: done.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [] });
+        await acts.recordRevokeFailed({ taskId, appId, entitlementId, error: failureMessage(undoErr) });
+        break;
+      }
+    }
+    return { ok: false, message: `Access could not be provisioned: ${failureMessage(err)}` };
   }
+}
+
+function failureMessage(err: unknown): string {
+  return err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
 }
 
 /** Revocation mark first, then deprovision what JIT created (retried until done), then receipts. */
@@ -286,7 +316,7 @@ async function collapse(state: TaskState, options: TaskWorkflowOptions): Promise
         break;
       } catch (err) {
         // The retry budget is spent: raise it (trace + metric, `revoke_failed` on the task) and keep trying.
-        await acts.recordRevokeFailed({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, error: err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err) });
+        await acts.recordRevokeFailed({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, error: failureMessage(err) });
         await sleep((options.revokeRetryPauseSeconds ?? 300) * 1000);
       }
     }
