@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ApprovalRepository } from './approvals/approval-repository';
-import { hmacCheckpointSigner, type CheckpointSigner } from './audit/checkpoints';
+import { serviceCheckpointSigner, type CheckpointSigner } from './audit/checkpoints';
 import { TraceStore } from './audit/trace-store';
 import type { Config } from './config/config';
 import { CredentialBroker } from './credentials/credential-broker';
@@ -57,7 +57,7 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
   const decisions = new DecisionService({ policy, directory, tasks, traces, credentials, secrets });
   const refresh = setInterval(() => void policy.refresh().catch(() => undefined), 1000);
   refresh.unref();
-  const checkpoints = hmacCheckpointSigner(createHmac('sha256', masterKey).update('trace-checkpoints').digest());
+  const checkpoints = serviceCheckpointSigner(masterKey);
   // A signed chain head every minute: a tail truncated after it is detectable by verify.
   const checkpointing = setInterval(() => void traces.checkpoint(checkpoints).catch(() => undefined), 60_000);
   checkpointing.unref();

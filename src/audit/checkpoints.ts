@@ -1,5 +1,6 @@
 // Signed checkpoints of the trace chain head: a JWS (HS256, a key derived from the service's master
 // key) over { tenant, seq, hash, at }, so whoever can rewrite the table cannot re-sign its head.
+import { createHmac } from 'node:crypto';
 import { compactVerify, CompactSign } from 'jose';
 
 export interface CheckpointClaims {
@@ -24,4 +25,9 @@ export function hmacCheckpointSigner(key: Uint8Array): CheckpointSigner {
       return JSON.parse(new TextDecoder().decode(payload)) as CheckpointClaims;
     },
   };
+}
+
+/** The service's checkpoint signer: its own key, derived from the master key. */
+export function serviceCheckpointSigner(masterKey: Buffer): CheckpointSigner {
+  return hmacCheckpointSigner(createHmac('sha256', masterKey).update('trace-checkpoints').digest());
 }

@@ -8,6 +8,7 @@ import type { DirectoryRepository } from '../directory/directory-repository';
 import type { Decision, Outcome, RateCounter, ThrottleScope } from '../policy/bundle';
 import type { PolicyStore } from '../policy/policy-store';
 import { RateWindows, type ScopeKeys } from '../policy/rate-windows';
+import { redactArguments } from '../policy/redact';
 import { recordCall } from '../policy/session';
 import type { ContextEntry, Reason, ToolCallRequest, ToolCallResult } from '../../workflows/messages';
 import type { TaskRecord, TaskRepository } from '../tasks/task-repository';
@@ -79,7 +80,15 @@ export class DecisionService {
     }
     const keys = scopeKeys(task, call.toolId, app?.id);
     const nowMs = Date.parse(call.requestedAt);
-    const rates: RateCounter = { count: (per, windowSeconds) => this.rates.count(per, keys[per], windowSeconds * 1000, nowMs) };
+    // The counts the throttle rules consulted, recorded so the decision can be replayed offline.
+    const consulted: { per: ThrottleScope; windowSeconds: number; count: number }[] = [];
+    const rates: RateCounter = {
+      count: (per, windowSeconds) => {
+        const count = this.rates.count(per, keys[per], windowSeconds * 1000, nowMs);
+        consulted.push({ per, windowSeconds, count });
+        return count;
+      },
+    };
     const d = policy.evaluate({ user, agent, toolId: call.toolId, args: call.arguments, session: task.session, taskId: task.taskId, time: call.requestedAt }, rates);
     const throttleRule = d.decision === 'throttle' ? policy.bundle.rules.find((r) => r.id === d.rules.find((m) => m.outcome === 'throttle' && m.mode === 'enforce')?.id) : undefined;
     const retryAfterMs = throttleRule?.limit
@@ -93,11 +102,14 @@ export class DecisionService {
       rules: d.rules,
       shadowDecision: d.shadowDecision,
       route: d.route,
+      // Everything the policy read, so an auditor can replay the decision with the pinned version.
       snapshot: {
-        user: { id: user.id, userType: user.userType, title: user.title, department: user.department, manager: user.manager, groups: user.groups },
-        agent: { id: agent.id, owner: agent.owner },
-        app: app && { id: app.id, riskLevel: app.riskLevel, dataClassification: app.dataClassification, category: app.category },
+        user,
+        agent,
+        app: app && { id: app.id, riskLevel: app.riskLevel, dataClassification: app.dataClassification, category: app.category, owner: app.owner },
         session: task.session,
+        args: tool ? redactArguments(call.arguments ?? {}, tool.arguments) : undefined,
+        rates: consulted,
       },
     };
   }

@@ -7,6 +7,7 @@ import type { TraceRecord } from '../audit/trace-types';
 import type { EvaluationInput, Outcome, PolicyAgent, PolicyUser, RateCounter, RuleMatch, SessionState, ThrottleScope } from './bundle';
 import { decidedBy, pickOutcome, type CompiledPolicy } from './compile';
 import { RateWindows } from './rate-windows';
+import { hasRedacted } from './redact';
 import { emptySession } from './session';
 
 export interface BacktestExample {
@@ -48,6 +49,10 @@ interface Snapshot {
   user?: Partial<PolicyUser>;
   agent?: Partial<PolicyAgent>;
   session?: SessionState;
+  /** The arguments, sensitive values redacted (recorded since the trace carries them). */
+  args?: Record<string, unknown>;
+  /** The throttle counts the decision consulted. */
+  rates?: { per: ThrottleScope; windowSeconds: number; count: number }[];
 }
 
 export function backtest(records: readonly TraceRecord[], candidate: CompiledPolicy, options: { examples?: number } = {}): BacktestReport {
@@ -106,8 +111,10 @@ export function replayInput(record: TraceRecord, candidate: CompiledPolicy): Eva
   const snapshot = b.snapshot as Snapshot | undefined;
   if (!b.toolId) return 'no tool recorded';
   if (!snapshot?.user) return b.reasonCode ? `decided before policy (${b.reasonCode})` : 'no snapshot';
-  if (b.reasonCode === 'invalid_arguments' || candidate.readsArguments(b.toolId)) return ARGS_NOT_RECORDED;
+  const argsKnown = snapshot.args !== undefined && !hasRedacted(snapshot.args);
+  if (b.reasonCode === 'invalid_arguments' || (!argsKnown && candidate.readsArguments(b.toolId))) return ARGS_NOT_RECORDED;
   return {
+    ...(argsKnown ? { args: snapshot.args } : {}),
     // Only active people and agents reach the policy, so the snapshot leaves `active` out.
     user: { active: true, ...snapshot.user, id: b.userId ?? String(snapshot.user.id) },
     agent: { active: true, ...snapshot.agent, id: b.agentId ?? String(snapshot.agent?.id) },
@@ -132,4 +139,10 @@ function scopeKeys(record: TraceRecord): Record<ThrottleScope, string> {
   const b = record.body;
   const user = b.userId ?? '';
   return { person: user, agent: b.agentId ?? '', task: b.taskId ?? '', tool: `${user}/${b.toolId ?? ''}`, app: `${user}/${b.appId ?? ''}` };
+}
+
+/** The throttle counts a decision recorded, as a RateCounter (0 for a window it did not consult). */
+export function recordedRates(record: TraceRecord): RateCounter {
+  const rates = (record.body.snapshot as Snapshot | undefined)?.rates ?? [];
+  return { count: (per, windowSeconds) => rates.find((r) => r.per === per && r.windowSeconds === windowSeconds)?.count ?? 0 };
 }

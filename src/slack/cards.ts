@@ -1,6 +1,7 @@
 // Block Kit cards for held calls, built by pure functions: what an approver needs to decide
 // (who, which agent and task, tool and action class, app risk and data, arguments, why), the
 // person's confirmation card, and the decided card that replaces both.
+import { REDACTED, redactArguments } from '../policy/redact';
 import type { types } from '@slack/bolt';
 import type { ActionClass, App, Tool } from '../policy/bundle';
 
@@ -14,7 +15,6 @@ export type CardAction = (typeof APPROVAL_ACTIONS)[number] | (typeof CONFIRMATIO
 export const COMMENT_BLOCK = 'comment';
 export const COMMENT_ACTION = 'comment';
 
-export const REDACTED = '••••';
 const MAX_ARG_LINES = 12;
 const MAX_ARG_CHARS = 160;
 
@@ -113,16 +113,6 @@ export function timeLeft(now: string, deadline: string): string {
 }
 
 type Schema = { properties?: Record<string, Schema>; items?: Schema; 'x-sensitive'?: unknown };
-
-/** A copy of the arguments with every property the tool's JSON schema marks `x-sensitive: true` replaced by ••••. */
-export function redactArguments(value: unknown, schema: Schema | undefined): unknown {
-  if (schema?.['x-sensitive'] === true) return REDACTED;
-  if (Array.isArray(value)) return value.map((v) => redactArguments(v, schema?.items));
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactArguments(v, schema?.properties?.[k])]));
-  }
-  return value;
-}
 
 /** One line per argument, redacted and shortened, for a code block. */
 export function argumentPreview(args: Record<string, unknown> | undefined, schema: Record<string, unknown>): string {
@@ -266,3 +256,5 @@ export function decidedCard(input: DecidedCardInput): Card {
 function clipPlain(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
+
+export { REDACTED, redactArguments };
