@@ -143,7 +143,14 @@ describe('tasks API', () => {
     const ready = await stack.request('GET', '/readyz', { token: null });
     expect(ready.status).toBe(200);
     expect(ready.body.checks).toEqual({ database: 'ok', temporal: 'ok' });
+    const taskId = await newTask();
+    await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'm1', toolId: 'github.read_repo', arguments: { repo: 'a/b' } } });
+    await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'm2', toolId: 'nope.tool' } });
     const metrics = await stack.request('GET', '/metrics', { token: null });
     expect(metrics.body).toMatch(/agent_access_decision_seconds_bucket\{.*outcome="allow"/);
+    expect(metrics.body).toMatch(/agent_access_decisions_total\{outcome="deny"\} \d+/);
+    for (const gauge of ['approvals_pending', 'approvals_pending_oldest_seconds', 'grants_live', 'revocations_failing']) {
+      expect(metrics.body).toMatch(new RegExp(`^agent_access_${gauge} \\d+`, 'm'));
+    }
   });
 });
