@@ -1,6 +1,6 @@
 // `npm run trace -- <command>`: query, verify and replay the Decision Trace of the configured
 // database (DATABASE_URL, or the PGlite under DATA_DIR). Parses argv and prints.
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/config';
 import { FilterError } from '../db/filter-sql';
@@ -25,15 +25,16 @@ const USAGE = [
   "  query '<SCIM filter>' [--count N]   records matching a filter, e.g. 'userId eq \"alice\" and decision eq \"deny\"'",
   '  verify                             recompute the hash chain and check the signed checkpoints',
   '  replay <traceId>                   re-decide a recorded decision with its pinned policy version',
+  '  prune <before ISO> <archive.jsonl> archive the records older than a date, sign a checkpoint at the cut, delete them',
 ];
 
 export async function runTraceCli(argv: string[], io: TraceCliOutput, deps: TraceCliDeps = { open: openConfigured }): Promise<number> {
   const [command, arg, ...rest] = argv;
-  if (!['query', 'verify', 'replay'].includes(command ?? '')) {
+  if (!['query', 'verify', 'replay', 'prune'].includes(command ?? '')) {
     USAGE.forEach((l) => io.err(l));
     return 2;
   }
-  if ((command === 'query' || command === 'replay') && !arg) {
+  if ((command === 'query' || command === 'replay' || command === 'prune') && !arg) {
     io.err(`${command} needs an argument`);
     USAGE.forEach((l) => io.err(l));
     return 2;
@@ -50,6 +51,22 @@ export async function runTraceCli(argv: string[], io: TraceCliOutput, deps: Trac
       const page = await ctx.traces.query({ filter: arg, count });
       for (const r of page.Resources) io.out(JSON.stringify({ traceId: r.traceId, seq: r.seq, kind: r.kind, occurredAt: r.occurredAt, ...r.body }));
       io.err(`${page.itemsPerPage} of ${page.totalResults} record(s)`);
+      return 0;
+    }
+    if (command === 'prune') {
+      const [file] = rest;
+      if (Number.isNaN(Date.parse(arg)) || !file) {
+        io.err('prune takes a date-time and an archive file');
+        return 2;
+      }
+      const last = await ctx.traces.query({ filter: `time lt "${new Date(arg).toISOString()}"`, count: 0 });
+      if (!last.totalResults) {
+        io.out('Nothing older than that.');
+        return 0;
+      }
+      const [cut] = (await ctx.traces.query({ filter: `time lt "${new Date(arg).toISOString()}"`, startIndex: last.totalResults, count: 1 })).Resources;
+      const n = await ctx.traces.prune(cut.seq, ctx.signer, async (records) => appendFileSync(file, records.map((r) => `${JSON.stringify(r)}\n`).join('')));
+      io.out(`Pruned ${n} record(s) through seq ${cut.seq} into ${file}; a signed checkpoint anchors what remains.`);
       return 0;
     }
     const record = await ctx.traces.get(arg);

@@ -158,6 +158,40 @@ export class TraceStore {
     return { seq: Number(head.seq), hash: head.hash };
   }
 
+  /**
+   * Retention: hands every record up to `throughSeq` to `archive` (e.g. appends JSON lines to a
+   * file), signs a checkpoint at the cut, then deletes them. What remains verifies from the
+   * checkpoint; the archive verifies on its own from the genesis. Returns how many were pruned.
+   */
+  async prune(throughSeq: number, signer: CheckpointSigner, archive: (records: TraceRecord[]) => Promise<void>): Promise<number> {
+    const [cut] = await this.db.query<Row>(`select ${TRACE_COLUMNS} from decision_traces where tenant = $1 and seq = $2`, [this.tenant, throughSeq]);
+    if (!cut) throw new Error(`No record with seq ${throughSeq} in tenant ${this.tenant}.`);
+    for (let after = 0; ; ) {
+      const rows = await this.db.query<Row>(`select ${TRACE_COLUMNS} from decision_traces where tenant = $1 and seq > $2 and seq <= $3 order by seq limit 5000`, [
+        this.tenant,
+        after,
+        throughSeq,
+      ]);
+      if (!rows.length) break;
+      await archive(rows.map(rowToRecord));
+      after = Number(rows[rows.length - 1].seq);
+    }
+    const at = new Date().toISOString();
+    const jws = await signer.sign({ tenant: this.tenant, seq: throughSeq, hash: cut.hash, at });
+    return this.db.transaction(async (tx) => {
+      await tx.query('insert into trace_checkpoints (tenant, seq, hash, at, jws) values ($1, $2, $3, $4, $5) on conflict do nothing', [
+        this.tenant,
+        throughSeq,
+        cut.hash,
+        at,
+        jws,
+      ]);
+      await tx.query("select set_config('agent_access.prune_tenant', $1, true), set_config('agent_access.prune_through', $2, true)", [this.tenant, String(throughSeq)]);
+      const deleted = await tx.query<{ seq: string }>('delete from decision_traces where tenant = $1 and seq <= $2 returning seq', [this.tenant, throughSeq]);
+      return deleted.length;
+    });
+  }
+
   /** The chain, then every signed checkpoint against it (a checkpoint past the tail: truncated). */
   async verifyWithCheckpoints(signer: CheckpointSigner): Promise<Verdict & { checkpoints: number }> {
     const chain = await this.verify();
@@ -166,12 +200,18 @@ export class TraceStore {
       'select seq, hash, at, jws from trace_checkpoints where tenant = $1 order by seq',
       [this.tenant],
     );
-    const [bounds] = await this.db.query<{ min: string | null; max: string | null }>(
-      'select min(seq) as min, max(seq) as max from decision_traces where tenant = $1',
+    const [bounds] = await this.db.query<{ min: string | null; max: string | null; head: string | null }>(
+      `select min(seq) as min, max(seq) as max, (select seq from trace_chain_heads where tenant = $1) as head
+       from decision_traces where tenant = $1`,
       [this.tenant],
     );
-    const min = Number(bounds.min ?? 1);
-    const max = Number(bounds.max ?? 0);
+    const head = Number(bounds.head ?? 0);
+    // All pruned: the records "end" at the last cut.
+    const max = bounds.max === null ? Math.max(0, ...cps.map((c) => Number(c.seq))) : Number(bounds.max);
+    const min = bounds.min === null ? max + 1 : Number(bounds.min);
+    if (max !== head) {
+      return { ok: false, checked: chain.checked, checkpoints: cps.length, reason: `the chain head is at seq ${head} but the records end at seq ${max}: records are missing` };
+    }
     for (const cp of cps) {
       const seq = Number(cp.seq);
       const signed = await signer.verify(cp.jws).catch(() => undefined);

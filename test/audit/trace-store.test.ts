@@ -4,6 +4,8 @@ import { hmacCheckpointSigner } from '../../src/audit/checkpoints';
 import { TraceStore } from '../../src/audit/trace-store';
 import { FilterError } from '../../src/db/filter-sql';
 import type { SqlClient } from '../../src/db/sql';
+import { verifyChain, type ChainRecord } from '../../src/audit/chain';
+import type { TraceRecord } from '../../src/audit/trace-types';
 import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
 
 describe.each(ENGINES)('trace store on %s', (engine) => {
@@ -126,5 +128,32 @@ describe.each(ENGINES)('trace store on %s', (engine) => {
     expect(either).toMatchObject({ totalResults: 4, startIndex: 2, itemsPerPage: 2 });
     expect(either.Resources.map((r) => r.body.callId)).toEqual(['c3', 'c4']);
     await expect(tenant.query({ filter: 'secret eq "x"' })).rejects.toThrow(FilterError);
+  });
+
+  it('prunes an old segment into an archive with a signed checkpoint at the cut; both halves still verify', async () => {
+    const signer = hmacCheckpointSigner(randomBytes(32));
+    const tenant = new TraceStore(tdb.db, `retention-${engine}`);
+    for (let i = 0; i < 10; i++) await tenant.append({ kind: 'decision', body: { taskId: 'rt', callId: `c${i}`, decision: 'allow' } });
+    const archived: TraceRecord[] = [];
+    expect(await tenant.prune(6, signer, async (records) => void archived.push(...records))).toBe(6);
+    expect(archived.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(verifyChain(archived as ChainRecord[])).toMatchObject({ ok: true, checked: 6 });
+    expect(await tenant.verify()).toEqual({ ok: true, checked: 4 });
+    expect(await tenant.verifyWithCheckpoints(signer)).toMatchObject({ ok: true, checked: 4, checkpoints: 1 });
+    await tenant.append({ kind: 'decision', body: { taskId: 'rt', callId: 'after', decision: 'allow' } });
+    expect(await tenant.verify()).toEqual({ ok: true, checked: 5 });
+  });
+
+  it('still refuses deletes outside a prune, and past the signed cut', async () => {
+    const tenant = new TraceStore(tdb.db, `noprune-${engine}`);
+    for (let i = 0; i < 3; i++) await tenant.append({ kind: 'decision', body: { taskId: 'np', callId: `c${i}`, decision: 'allow' } });
+    await expect(tdb.db.query('delete from decision_traces where tenant = $1', [`noprune-${engine}`])).rejects.toThrow(/append-only/);
+    await expect(
+      tdb.db.transaction(async (tx: SqlClient) => {
+        await tx.query("select set_config('agent_access.prune_tenant', $1, true), set_config('agent_access.prune_through', '2', true)", [`noprune-${engine}`]);
+        await tx.query('delete from decision_traces where tenant = $1 and seq <= 2', [`noprune-${engine}`]);
+      }),
+    ).rejects.toThrow(/append-only/); // no checkpoint signs seq 2
+    expect(await tenant.verify()).toEqual({ ok: true, checked: 3 });
   });
 });

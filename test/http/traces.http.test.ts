@@ -1,6 +1,9 @@
 // The Decision Trace API and CLI against the running app: SCIM-filtered queries, single records,
 // chain verification, and replay of recorded decisions with their pinned policy version.
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { runTraceCli } from '../../src/audit/cli';
 import { startStack, TOKENS, type Stack } from '../support/stack';
 
@@ -91,5 +94,24 @@ describe('trace CLI', () => {
     expect(v.out).toMatch(/^OK: \d+ records/);
     expect(v.code).toBe(0);
     expect((await cli('query', 'nonsense eq 1')).code).toBe(2);
+  });
+
+  it('prunes old records into an archive and still verifies', async () => {
+    const archive = path.join(os.tmpdir(), `traces-${randomUUID()}.jsonl`);
+    try {
+      const before = await cli('verify');
+      const total = Number(/OK: (\d+) records/.exec(before.out)![1]);
+      const pruned = await cli('prune', new Date(Date.now() + 60_000).toISOString(), archive);
+      expect(pruned.code).toBe(0);
+      expect(pruned.out).toMatch(new RegExp(`Pruned ${total} record`));
+      expect(fs.readFileSync(archive, 'utf8').trim().split('\n')).toHaveLength(total);
+      const after = await cli('verify');
+      expect(after.out).toMatch(/^OK: 0 records, 1 signed checkpoint/);
+      const next = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'after-prune', toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
+      expect(next.body.decision).toBe('allow');
+      expect((await cli('verify')).out).toMatch(/^OK: 1 records/);
+    } finally {
+      fs.rmSync(archive, { force: true });
+    }
   });
 });
