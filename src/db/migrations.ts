@@ -230,6 +230,23 @@ create table secrets (
 );
 `;
 
+const traceRetention = `
+-- Retention without breaking the chain: DELETE is allowed only for the records of one tenant up to
+-- a seq that a signed checkpoint covers, and only inside a transaction that names that cut
+-- (TraceStore.prune). UPDATE and TRUNCATE stay refused; the checkpoint anchors what remains.
+create or replace function refuse_trace_mutation() returns trigger language plpgsql as $$
+declare
+  cut_tenant text := nullif(current_setting('agent_access.prune_tenant', true), '');
+  cut_seq text := nullif(current_setting('agent_access.prune_through', true), '');
+begin
+  if tg_op = 'DELETE' and cut_tenant = old.tenant and old.seq <= cut_seq::bigint
+     and exists (select 1 from trace_checkpoints c where c.tenant = old.tenant and c.seq = cut_seq::bigint) then
+    return old;
+  end if;
+  raise exception 'decision_traces is append-only: % refused', tg_op using errcode = 'insufficient_privilege';
+end $$;
+`;
+
 export const MIGRATIONS: Migration[] = [
   { id: '001_directory', sql: directory },
   { id: '002_tasks', sql: tasks },
@@ -254,4 +271,48 @@ create table provisioning_intents (
 );
 `,
   },
+  {
+    id: '007_identity',
+    sql: `
+-- Identity lifecycle: SCIM resources, signed HR events and offboardings.
+-- A deleted person keeps their row (tasks and traces name them) but frees the userName.
+alter table users add column deleted_at timestamptz;
+drop index users_user_name;
+create unique index users_user_name on users (lower(user_name)) where deleted_at is null;
+create index users_external_id on users (external_id);
+create index agents_owner on agents (owner_id);
+
+create table agentic_applications (
+  id text primary key,
+  name text not null,
+  resource jsonb not null default '{}'::jsonb,
+  version integer not null default 1,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+-- HR webhooks by webhook-id: a redelivery gets the first answer and changes nothing.
+create table hr_webhook_events (
+  webhook_id text primary key,
+  type text not null,
+  response jsonb,
+  received_at timestamptz not null default now(),
+  processed_at timestamptz
+);
+
+-- One row per offboarding, written in the transaction that deactivates the person, so a
+-- workflow whose start failed is started by the next write for that person.
+create table offboardings (
+  offboarding_id text primary key,
+  user_id text not null,
+  trigger text not null check (trigger in ('hr','scim_patch','scim_delete')),
+  requested_at timestamptz not null default now(),
+  started_at timestamptz,
+  completed_at timestamptz,
+  summary_trace_id text
+);
+create index offboardings_user on offboardings (user_id);
+`,
+  },
+  { id: '008_trace_retention', sql: traceRetention },
 ];
