@@ -315,4 +315,10 @@ create index offboardings_user on offboardings (user_id);
 `,
   },
   { id: '008_trace_retention', sql: traceRetention },
+  {
+    id: '009_trace_call_lookup',
+    // A call's decision or escalation is looked up on every request (idempotent callIds): by
+    // index, not by scanning every record of a long task.
+    sql: 'create index decision_traces_call_lookup on decision_traces (task_id, call_id)',
+  },
 ];
