@@ -11,6 +11,7 @@ import { runOrchestrator, type Orchestrator } from '../src/orchestrator';
 import { benchPolicy } from './policy';
 import { benchProvisioning } from './provisioning';
 import { benchSlack } from './slack';
+import { benchTraces } from './traces';
 
 interface LoadResult {
   name: string;
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     ['policy', benchPolicy],
     ['provisioning', benchProvisioning],
     ['slack', benchSlack],
+    ['traces', benchTraces],
   ];
   for (const [name, run] of scenarios) {
     if (only && only !== name) continue;
