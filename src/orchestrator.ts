@@ -9,6 +9,7 @@ import type { Config } from './config/config';
 import { createApi } from './main';
 import { createServices, type Services } from './services';
 import { startDevServer, type DevServer } from './temporal/dev-server';
+import { installTemporalRuntime } from './temporal/runtime';
 import { createWorker } from './worker';
 
 export interface Orchestrator {
@@ -25,6 +26,7 @@ export async function runOrchestrator(
   opts: { devServerDbFile?: string; devServerPort?: number; log?: (line: string) => void } = {},
 ): Promise<Orchestrator> {
   const log = opts.log ?? (() => undefined);
+  installTemporalRuntime(config.logLevel);
   let devServer: DevServer | undefined;
   let address = config.temporal.address;
   if (!address) {
