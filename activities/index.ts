@@ -3,11 +3,13 @@
 import { createTaskActivities, type TaskActivityDeps } from './task-activities';
 import { createNotifyActivities, type NotifyDeps } from './notify';
 import { createProvisioningActivities } from './provisioning/activities';
+import { createIdentityActivities, type IdentityActivityDeps } from './identity';
 
 export type { EvaluatedPlan } from '../src/decisions/decision-service';
 
 export interface ActivityDeps extends TaskActivityDeps, NotifyDeps {
   provisioning: Parameters<typeof createProvisioningActivities>[0];
+  identity: IdentityActivityDeps;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -15,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTaskActivities(deps),
     ...createNotifyActivities(deps),
     ...createProvisioningActivities(deps.provisioning),
+    ...createIdentityActivities(deps.identity),
   };
 }
 

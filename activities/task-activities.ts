@@ -44,7 +44,11 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     }): Promise<ToolCallResult> {
       // An escalation that came back approved is an allow.
       const outcome = input.outcome.decision === 'escalate' ? { ...input.outcome, decision: 'allow' as const } : input.outcome;
-      return deps.decisions.commit(await task(input.taskId), input.call, outcome, input.grant, input.answers);
+      const result = await deps.decisions.commit(await task(input.taskId), input.call, outcome, input.grant, input.answers);
+      // A credential reference is a bearer handle: it stays out of workflow history, and the API
+      // derives it from the trace (which holds only its id).
+      delete result.credentialRef;
+      return result;
     },
 
     /** Records a held call: an escalation trace and the pending approval, answering `pending`. */

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/config';
 import { runOrchestrator, type Orchestrator } from '../src/orchestrator';
+import { benchIdentity } from './identity';
 import { benchPolicy } from './policy';
 import { benchProvisioning } from './provisioning';
 import { benchSlack } from './slack';
@@ -132,6 +133,7 @@ async function main(): Promise<void> {
     ['provisioning', benchProvisioning],
     ['slack', benchSlack],
     ['traces', benchTraces],
+    ['identity', benchIdentity],
   ];
   for (const [name, run] of scenarios) {
     if (only && only !== name) continue;

@@ -6,10 +6,12 @@ import { AUTH_TOKENS, AuthGuard } from './auth/auth.guard';
 import { TracesController } from './audit/traces.controller';
 import { CredentialsController } from './credentials/credentials.controller';
 import { HealthController } from './health/health.controller';
+import { HrModule } from './hr/hr.module';
 import { PolicyController } from './policy/policy.controller';
 import { RegistryController } from './registry/registry.controller';
 import { Metrics } from './health/metrics';
 import { ProblemFilter } from './http/problem.filter';
+import { ScimModule } from './scim/scim.module';
 import type { Services } from './services';
 import { SlackModule } from './slack/slack.module';
 import { temporalApprovalAnswers } from './slack/approval-answers';
@@ -23,7 +25,7 @@ export class AppModule {
     const metrics = services.metrics;
     return {
       module: AppModule,
-      imports: [SlackModule.forRoot(services, temporalApprovalAnswers(temporal))],
+      imports: [SlackModule.forRoot(services, temporalApprovalAnswers(temporal)), ScimModule.forRoot(services, temporal), HrModule.forRoot(services, temporal)],
       controllers: [HealthController, TasksController, PolicyController, RegistryController, CredentialsController, TracesController],
       providers: [
         { provide: SERVICES, useValue: services },

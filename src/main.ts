@@ -6,6 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Client } from '@temporalio/client';
 import { AppModule } from './app.module';
+import { registerScimHttp } from './scim/scim-http';
 import type { Services } from './services';
 
 export async function createApi(services: Services, temporal: Client): Promise<NestFastifyApplication> {
@@ -20,6 +21,7 @@ export async function createApi(services: Services, temporal: Client): Promise<N
   adapter.getInstance().addHook('onSend', async (req, reply) => {
     void reply.header('x-correlation-id', req.id);
   });
+  registerScimHttp(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(services, temporal), adapter, {
     logger: services.config.logLevel === 'silent' ? false : ['error', 'warn'],
     // Signed surfaces (Slack) verify the body exactly as sent: keep it as req.rawBody.

@@ -20,6 +20,7 @@ export function activityDeps(s: Services): ActivityDeps {
     policy: s.policy,
     slack: slackWebClient(s.config.slack),
     provisioning: { apps: () => s.policy.active(), secrets: s.secrets, people: s.directory, db: s.db },
+    identity: { db: s.db, tasks: s.tasks, traces: s.traces, directory: s.directory, policy: s.policy },
   };
 }
 
@@ -48,6 +49,7 @@ async function main(): Promise<void> {
   const { createServices } = await import('./services');
   const config = loadConfig();
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS=: required to run a worker on its own');
+  (await import('./temporal/runtime')).installTemporalRuntime(config.logLevel);
   const services = await createServices(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await createWorker(services, connection);

@@ -1,5 +1,5 @@
 // Timeouts and retry policies, as named profiles per kind of work.
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { TaskActivities } from '../activities';
 
 /** Decisions and projection writes: short, local, retried quickly. */
@@ -26,8 +26,15 @@ export const provisioning = proxyActivities<TaskActivities>({
 });
 
 /** Removing access: a larger budget; when it is spent the workflow alerts and keeps trying. */
-export const deprovisioning = proxyActivities<TaskActivities>({
+const DEPROVISIONING = {
   startToCloseTimeout: '1 minute',
   heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds', maximumAttempts: 8 },
-});
+} satisfies ActivityOptions;
+export const deprovisioning = proxyActivities<TaskActivities>(DEPROVISIONING);
+
+/** The deprovisioning profile with another retry budget per round (`maximumAttempts`), or the default one. */
+export function deprovisioningWithin(maximumAttempts?: number): typeof deprovisioning {
+  if (!maximumAttempts) return deprovisioning;
+  return proxyActivities<TaskActivities>({ ...DEPROVISIONING, retry: { ...DEPROVISIONING.retry, maximumAttempts } });
+}

@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { EvaluatedPlan } from '../activities';
-import { acts, deprovisioning, notify, provisioning } from './activity-profiles';
+import { acts, deprovisioningWithin, notify, provisioning } from './activity-profiles';
 import {
   answerApprovalUpdate,
   approverRemovedSignal,
@@ -39,12 +39,17 @@ export interface TaskWorkflowOptions {
   confirmationTimeoutSeconds?: number;
   /** Pause between rounds of a deprovisioning that exhausted its retry budget. */
   revokeRetryPauseSeconds?: number;
+  /** Attempts of one deprovisioning step per round before `revoke_failed` is raised (default: the profile's). */
+  deprovisionAttempts?: number;
 }
 
 export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOptions = {}): Promise<CollapseResult> {
   const state = new TaskState(input);
   const historyLimit = options.historyEventsLimit ?? HISTORY_EVENTS_LIMIT;
   const inFlight = new Set<Promise<void>>();
+  /** Calls being decided now: one may still become a held call. */
+  let deciding = 0;
+  const idle = () => deciding === 0 && inFlight.size === 0;
 
   setHandler(taskViewQuery, () => state.view());
   setHandler(revokeAllSignal, (req) => state.requestEnd(req));
@@ -62,12 +67,17 @@ export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOption
     async (req) => {
       const known = state.decidedResult(req.callId);
       if (known) return known;
-      const { result, held } = await decide(state, req, options);
-      if (held) {
-        const p = held.finally(() => inFlight.delete(p));
-        inFlight.add(p);
+      deciding++;
+      try {
+        const { result, held } = await decide(state, req, options);
+        if (held) {
+          const p = held.finally(() => inFlight.delete(p));
+          inFlight.add(p);
+        }
+        return state.remember(result);
+      } finally {
+        deciding--;
       }
-      return state.remember(result);
     },
     {
       validator: (req) => {
@@ -81,18 +91,20 @@ export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOption
     return state.collapsed!;
   });
 
-  const ttlMs = Math.max(1, Date.parse(input.expiresAt) - Date.now());
-  const tooLong = () => inFlight.size === 0 && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit);
-  const woke = await condition(() => state.endRequest !== undefined || tooLong(), ttlMs);
-  if (!woke) state.requestEnd({ status: 'expired', reason: 'ttl', by: 'system' });
-
-  if (!state.endRequest) {
-    await condition(allHandlersFinished);
-    return continueAsNew<typeof taskWorkflow>({ ...input, carried: state.carry() }, options);
+  // Held calls are not carried across continue-as-new: it waits until none is held or being decided.
+  const tooLong = () => idle() && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit);
+  for (;;) {
+    const ttlMs = Math.max(1, Date.parse(input.expiresAt) - Date.now());
+    const woke = await condition(() => state.endRequest !== undefined || tooLong(), ttlMs);
+    if (!woke) state.requestEnd({ status: 'expired', reason: 'ttl', by: 'system' });
+    if (state.endRequest) break;
+    // Handlers still running may hold a call, or end the task (whose handler waits for the collapse).
+    await condition(() => allHandlersFinished() || state.endRequest !== undefined);
+    if (!state.endRequest && tooLong()) return continueAsNew<typeof taskWorkflow>({ ...input, carried: state.carry() }, options);
   }
 
-  // Held calls see the end request and settle (denied, approvals cancelled) before the collapse.
-  await Promise.all([...inFlight]);
+  // Calls being decided and held calls see the end request and settle (denied, approvals cancelled) before the collapse.
+  await condition(idle);
   state.collapsed = await collapse(state, options);
   await condition(allHandlersFinished);
   return state.collapsed;
@@ -125,7 +137,7 @@ async function decide(
     const grant = state.context.has(req.toolId) ? undefined : contextEntry(req, plan, plan.needsProvisioning ? 'provisioning' : 'policy');
     if (grant && plan.needsProvisioning) {
       // An app whose access is a credential: a secret minted for this task, before the grant.
-      const provisioned = await provision(state, req, plan);
+      const provisioned = await provision(state, req, plan, options);
       if (!provisioned.ok) return { result: await deny(state, req, { code: 'provisioning_failed', message: provisioned.message }, plan) };
     }
     const result = await acts.commitDecision({ taskId, call: req, outcome: plan, grant });
@@ -220,7 +232,7 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
 
   let via: GrantVia = plan.needsApproval ? 'approval' : 'user-confirmation';
   if (plan.needsProvisioning) {
-    const provisioned = await provision(state, req, again);
+    const provisioned = await provision(state, req, again, options);
     if (!provisioned.ok) {
       return finish(() => deny(state, req, { code: 'provisioning_failed', message: provisioned.message }, again), 'approved');
     }
@@ -258,8 +270,14 @@ async function approvalChain(state: TaskState, req: ToolCallRequest, plan: Evalu
  * step whose last retry failed after an earlier attempt took effect is still undone. An undo that
  * itself fails is recorded as a JIT grant with `revoke_failed`, so collapse keeps retrying it.
  */
-async function provision(state: TaskState, req: ToolCallRequest, plan: EvaluatedPlan): Promise<{ ok: true } | { ok: false; message: string }> {
+async function provision(
+  state: TaskState,
+  req: ToolCallRequest,
+  plan: EvaluatedPlan,
+  options: TaskWorkflowOptions,
+): Promise<{ ok: true } | { ok: false; message: string }> {
   const { taskId, userId } = state.input;
+  const deprovisioning = deprovisioningWithin(options.deprovisionAttempts);
   const appId = plan.appId!;
   const entitlementId = plan.entitlementId!;
   const sagaId = req.callId;
@@ -306,6 +324,7 @@ async function collapse(state: TaskState, options: TaskWorkflowOptions): Promise
   const { taskId } = state.input;
   const end = state.endRequest!;
   const marked = await acts.markCollapsed({ taskId, status: end.status, reason: end.reason, by: end.by });
+  const deprovisioning = deprovisioningWithin(options.deprovisionAttempts);
   for (const jit of marked.provisioned) {
     for (;;) {
       try {

@@ -36,14 +36,22 @@ export class CredentialBroker {
     return `cr_${refId}.${createHmac('sha256', this.hmacKey).update(refId).digest('base64url')}`;
   }
 
-  /** One reference per (task, tool) grant, expiring with the task. */
-  async mint(tx: SqlClient, g: { taskId: string; agentId: string; toolId: string; appId: string; secretKey: string; expiresAt: string }): Promise<string> {
+  /** A fresh reference id, for a caller that records it (e.g. in a trace) before the reference is minted. */
+  newRefId(): string {
+    return randomBytes(16).toString('base64url');
+  }
+
+  /** One reference per (task, tool) grant, expiring with the task; `refId` names it when the caller chose it. */
+  async mint(
+    tx: SqlClient,
+    g: { taskId: string; agentId: string; toolId: string; appId: string; secretKey: string; expiresAt: string; refId?: string },
+  ): Promise<string> {
     const [existing] = await tx.query<{ ref_id: string }>(
       'select ref_id from credential_refs where task_id = $1 and tool_id = $2 and revoked_at is null',
       [g.taskId, g.toolId],
     );
     if (existing) return existing.ref_id;
-    const refId = randomBytes(16).toString('base64url');
+    const refId = g.refId ?? this.newRefId();
     await tx.query(
       `insert into credential_refs (ref_hash, ref_id, task_id, agent_id, tool_id, app_id, secret_key, expires_at)
        values ($1, $2, $3, $4, $5, $6, $7, $8)`,

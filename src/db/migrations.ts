@@ -321,4 +321,9 @@ create index offboardings_user on offboardings (user_id);
     // index, not by scanning every record of a long task.
     sql: 'create index decision_traces_call_lookup on decision_traces (task_id, call_id)',
   },
+  {
+    id: '007_identity_filter_indexes',
+    // SCIM filters IdPs and admins send (department, manager.value) read these, not the whole table.
+    sql: 'create index users_department on users (lower(department)); create index users_manager on users (manager_id);',
+  },
 ];

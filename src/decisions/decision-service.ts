@@ -123,8 +123,10 @@ export class DecisionService {
     const policy = this.deps.policy.active();
     const tool = policy.tool(call.toolId)!;
     const app = policy.app(tool.app)!;
-    const entitlementId = tool.entitlement ?? app.entitlements[0]?.id;
-    const reach = await this.reach(task, app.id, app.connector.type, entitlementId);
+    const entitlementOf = (t: { entitlement?: string }) => t.entitlement ?? app.entitlements[0]?.id;
+    const entitlementId = entitlementOf(tool);
+    const sameAccess = policy.bundle.tools.filter((t) => t.app === app.id && entitlementOf(t) === entitlementId).map((t) => t.id);
+    const reach = await this.reach(task, app.id, app.connector.type, sameAccess, entitlementId);
     // An app whose access is a credential gets a fresh per-task secret on every new grant.
     const minted = app.connector.type === 'credential';
     return {
@@ -138,9 +140,10 @@ export class DecisionService {
     };
   }
 
-  private async reach(task: TaskRecord, appId: string, connector: string, entitlementId?: string): Promise<Reach> {
+  /** `sameAccess`: the app's tools that need the same entitlement as this one. */
+  private async reach(task: TaskRecord, appId: string, connector: string, sameAccess: string[], entitlementId?: string): Promise<Reach> {
     if (connector === 'none' || !entitlementId) return 'open';
-    if (await this.deps.tasks.agentHoldsApp(task.agentId, task.userId, appId)) return 'agent-held';
+    if (await this.deps.tasks.agentHolds(task.agentId, task.userId, appId, sameAccess)) return 'agent-held';
     if (await this.deps.directory.hasAccess(task.userId, appId, entitlementId)) return 'person-held';
     return 'person-lacks';
   }
@@ -179,24 +182,28 @@ export class DecisionService {
         : undefined,
       snapshot: outcome.snapshot,
     };
-    if (allowed && !grant) body.credentialRefId = await this.deps.credentials.liveRefId(task.taskId, call.toolId);
     // Read before the transaction: PGlite has one connection, so a read outside it would wait forever.
     const secretKey = grant && allowed ? await this.secretKeyFor(task.taskId, call.toolId) : undefined;
+    if (allowed) body.credentialRefId = await this.deps.credentials.liveRefId(task.taskId, call.toolId);
+    // The reference's id goes into the hashed body (chosen now: the hash is computed before `within` runs);
+    // the reference itself never does.
+    if (secretKey) body.credentialRefId ??= this.deps.credentials.newRefId();
+    const refId = body.credentialRefId as string | undefined;
     const record = await this.deps.traces.append(
       { kind: 'decision', body: stripUndefined(body), occurredAt: call.requestedAt },
       {
         within: async (tx) => {
           if (grant) {
             await this.deps.tasks.insertGrant(tx, { ...grant, taskId: task.taskId });
-            // The id goes into the hashed body too; the reference itself never does.
             if (secretKey) {
-              body.credentialRefId = await this.deps.credentials.mint(tx, {
+              await this.deps.credentials.mint(tx, {
                 taskId: task.taskId,
                 agentId: task.agentId,
                 toolId: call.toolId,
                 appId: grant.appId,
                 secretKey,
                 expiresAt: task.expiresAt,
+                refId,
               });
             }
           }

@@ -76,6 +76,12 @@ export class DirectoryRepository {
     return row && { id: row.id, name: row.name, owner: row.owner_id ?? undefined, active: row.active && !row.orphaned, orphaned: row.orphaned };
   }
 
+  /** The person (not deleted) with this email, case-insensitively; HR systems name people by email. */
+  async userIdByEmail(email: string): Promise<string | undefined> {
+    const [row] = await this.db.query<{ id: string }>('select id from users where lower(email) = lower($1) and deleted_at is null order by id limit 1', [email]);
+    return row?.id;
+  }
+
   async hasAccess(userId: string, appId: string, entitlementId: string): Promise<boolean> {
     const rows = await this.db.query('select 1 from person_access where user_id = $1 and app_id = $2 and entitlement_id = $3', [
       userId,

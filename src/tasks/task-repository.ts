@@ -79,12 +79,17 @@ export class TaskRepository {
     return row && toGrant(row);
   }
 
-  /** The agent is already connected to the app for this person: a live grant in an active task. */
-  async agentHoldsApp(agentId: string, userId: string, appId: string): Promise<boolean> {
+  /**
+   * The agent already holds this access for this person: a live grant, in an active task, of one of
+   * `toolIds` (the app's tools that need the same entitlement; a grant of another entitlement of the
+   * same app does not count).
+   */
+  async agentHolds(agentId: string, userId: string, appId: string, toolIds: string[]): Promise<boolean> {
     const rows = await this.db.query(
       `select 1 from grants g join tasks t on t.task_id = g.task_id
-       where t.agent_id = $1 and t.user_id = $2 and t.status = 'active' and g.app_id = $3 and g.revoked_at is null limit 1`,
-      [agentId, userId, appId],
+       where t.agent_id = $1 and t.user_id = $2 and t.status = 'active' and g.app_id = $3 and g.tool_id = any($4::text[])
+         and g.revoked_at is null limit 1`,
+      [agentId, userId, appId, toolIds],
     );
     return rows.length > 0;
   }

@@ -195,9 +195,14 @@ export class TasksService {
 
   private async askWorkflow(task: TaskRecord, call: ToolCallRequest): Promise<ToolCallResult> {
     try {
-      return await this.temporal.workflow
+      const result = await this.temporal.workflow
         .getHandle(task.workflowId)
         .executeUpdate(requestToolCallUpdate, { args: [call], updateId: `call-${call.callId}` });
+      // The workflow never carries credential references (they would sit in its history): an
+      // allowed call gets its reference from the trace, as a later read of the call does.
+      if (result.decision !== 'allow') return result;
+      const recorded = await this.s.traces.get(result.traceId);
+      return recorded ? this.s.decisions.result(recorded) : result;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         // The workflow already finished (the task collapsed): the projection says so on re-read.

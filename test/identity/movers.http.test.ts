@@ -1,0 +1,72 @@
+// Movers: after a person's directory attributes change (SCIM or HR), their live grants are decided
+// again; those the policy now denies are revoked with a receipt, the others stay.
+import { startStack, type Stack } from '../support/stack';
+import { call, createPerson, HR_ENV, patchOps, scim, signedHrEvent, taskWithGrants } from './people';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ env: HR_ENV });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const liveTools = async (taskId: string) => ((await stack.request('GET', `/v1/tasks/${taskId}`)).body.context as { toolId: string }[]).map((c) => c.toolId).sort();
+const moverReceipts = (taskId: string) =>
+  stack.database.db.query<{ body: Record<string, unknown> }>(
+    "select body from decision_traces where task_id = $1 and kind = 'revocation' and body->>'revocation' = 'mover_reevaluation' order by seq",
+    [taskId],
+  );
+
+describe('movers', () => {
+  it('revokes the grant a userType change (SCIM) makes the policy deny, and keeps the rest', async () => {
+    const p = await createPerson(stack);
+    const taskId = await taskWithGrants(stack, p.id, 'coding-agent', ['github.read_repo', 'github.create_pr']);
+
+    // Reads are for active employees (allow-read-active-employees); GitHub writes for engineering.
+    const res = await scim(stack, 'PATCH', `/Users/${p.id}`, patchOps({ op: 'replace', path: 'userType', value: 'Contractor' }));
+    expect(res.status).toBe(200);
+    expect(await liveTools(taskId)).toEqual(['github.create_pr']);
+    const [receipt] = await moverReceipts(taskId);
+    expect(receipt.body).toMatchObject({ userId: p.id, toolId: 'github.read_repo', appId: 'github', revocation: 'mover_reevaluation', reasonCode: 'no_rule_allows' });
+    expect(receipt.body.snapshot).toMatchObject({ user: { userType: 'Contractor' } });
+    const view = (await stack.request('GET', `/v1/tasks/${taskId}`)).body;
+    expect(view.status).toBe('active');
+    expect(view.revoked).toEqual([expect.objectContaining({ toolId: 'github.read_repo', status: 'revoked' })]);
+
+    // The next call on the revoked tool goes to the workflow, which decides it with the new attributes.
+    expect(await call(stack, taskId, 'github.read_repo')).toMatchObject({ decision: 'deny', reason: { code: 'no_rule_allows' } });
+    expect(await call(stack, taskId, 'github.create_pr')).toMatchObject({ decision: 'allow' });
+  });
+
+  it('revokes what leaving a group (HR employee.updated) takes away, with the department change recorded', async () => {
+    const p = await createPerson(stack);
+    const taskId = await taskWithGrants(stack, p.id, 'coding-agent', ['github.read_repo', 'github.create_pr', 'web.fetch']);
+    const res = await signedHrEvent(stack, { type: 'employee.updated', data: { userId: p.id, department: 'Sales', groups: ['sales'] } });
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ userId: p.id, revoked: [{ taskId, toolId: 'github.create_pr' }] });
+    expect(await liveTools(taskId)).toEqual(['github.read_repo', 'web.fetch']);
+    const receipts = await moverReceipts(taskId);
+    expect(receipts).toHaveLength(1);
+    expect(receipts[0].body).toMatchObject({ toolId: 'github.create_pr', cause: res.id, snapshot: { user: { department: 'Sales', groups: ['sales'] } } });
+    expect(await call(stack, taskId, 'github.create_pr')).toMatchObject({ decision: 'deny' });
+  });
+
+  it('revokes nothing when the change leaves every grant allowed', async () => {
+    const p = await createPerson(stack);
+    const taskId = await taskWithGrants(stack, p.id, 'coding-agent', ['github.read_repo', 'github.create_pr']);
+    const res = await scim(stack, 'PATCH', `/Users/${p.id}`, patchOps({ op: 'replace', path: 'title', value: 'Staff Engineer' }, { op: 'replace', path: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department', value: 'Platform' }));
+    expect(res.status).toBe(200);
+    expect(await liveTools(taskId)).toEqual(['github.create_pr', 'github.read_repo']);
+    expect(await moverReceipts(taskId)).toEqual([]);
+  });
+
+  it('re-evaluates the members a SCIM group change adds or removes', async () => {
+    const p = await createPerson(stack);
+    const taskId = await taskWithGrants(stack, p.id, 'coding-agent', ['github.create_pr']);
+    const res = await scim(stack, 'PATCH', '/Groups/engineering', patchOps({ op: 'remove', path: `members[value eq "${p.id}"]` }));
+    expect(res.status).toBe(200);
+    expect(await liveTools(taskId)).toEqual([]);
+    expect(await moverReceipts(taskId)).toHaveLength(1);
+  });
+});

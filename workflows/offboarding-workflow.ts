@@ -1,0 +1,78 @@
+// Identity lifecycle workflows. Leavers: one offboarding per person and event collapses every
+// running task of theirs, moves their pending approvals on and orphans their agents. Movers: a
+// person's live grants decided again after their directory attributes changed.
+import { getExternalWorkflowHandle, sleep, type SignalDefinition } from '@temporalio/workflow';
+import type { ApprovalRef, MoverRevocation, OffboardingRecord } from '../activities/identity';
+import { acts } from './activity-profiles';
+import { approverRemovedSignal, revokeAllSignal } from './messages';
+
+export interface OffboardingInput {
+  offboardingId: string;
+  userId: string;
+  /** Who asked: `hr` (webhook) or `scim` (IdP); recorded on every revocation. */
+  by: string;
+}
+
+export interface OffboardingOptions {
+  /** How long to wait for every task to collapse before the summary lists the rest as unfinished. */
+  collapseTimeoutSeconds?: number;
+  pollIntervalMs?: number;
+}
+
+export type OffboardingResult = OffboardingRecord;
+
+export async function offboardingWorkflow(input: OffboardingInput, options: OffboardingOptions = {}): Promise<OffboardingResult> {
+  const { userId, offboardingId, by } = input;
+  const revoke = { status: 'revoked' as const, reason: 'offboarded', by };
+
+  const tasks = await acts.runningTasksOf({ userId });
+  const workflowOf = new Map(tasks.map((t) => [t.taskId, t.workflowId]));
+  await Promise.all(tasks.map((t) => signal(t.workflowId, revokeAllSignal, revoke)));
+
+  // Their pending answers on other people's tasks: those steps move on without them.
+  const approvals: ApprovalRef[] = await acts.approvalsAnsweredBy({ personId: userId });
+  await Promise.all(approvals.map((a) => signal(a.workflowId, approverRemovedSignal, { personId: userId })));
+
+  const agentsOrphaned = await acts.orphanAgentsOf({ userId });
+
+  // Bounded wait until each task's projection shows it collapsed, so the summary can list what was
+  // revoked. A task whose workflow was not running yet at the first signal is signalled again.
+  const deadline = Date.now() + (options.collapseTimeoutSeconds ?? 600) * 1000;
+  const pollMs = options.pollIntervalMs ?? 250;
+  let open = await acts.notCollapsed({ taskIds: [...workflowOf.keys()] });
+  for (let round = 1; open.length && Date.now() < deadline; round++) {
+    await sleep(pollMs);
+    if (round % 20 === 0) await Promise.all(open.map((taskId) => signal(workflowOf.get(taskId)!, revokeAllSignal, revoke)));
+    open = await acts.notCollapsed({ taskIds: open });
+  }
+
+  return acts.recordOffboarding({
+    offboardingId,
+    userId,
+    by,
+    taskIds: tasks.map((t) => t.taskId),
+    unfinished: open,
+    agentsOrphaned,
+    approvalsMoved: approvals,
+  });
+}
+
+export interface MoverInput {
+  userId: string;
+  /** What changed (e.g. the HR event or the SCIM version), recorded on each revocation. */
+  cause: string;
+}
+
+export async function moverWorkflow(input: MoverInput): Promise<MoverRevocation[]> {
+  return acts.reevaluateGrants(input);
+}
+
+/** Signals another workflow; one that already finished has nothing left to revoke. */
+async function signal<A>(workflowId: string, def: SignalDefinition<[A]>, arg: A): Promise<boolean> {
+  try {
+    await getExternalWorkflowHandle(workflowId).signal(def, arg);
+    return true;
+  } catch {
+    return false;
+  }
+}
