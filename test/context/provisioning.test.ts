@@ -1,0 +1,140 @@
+// A tool the person lacks (alice + crm.read_customer; crm is SCIM-connected, owned by carol): the
+// approval chain, then just-in-time provisioning in a real SCIM server, and deprovisioning when the
+// task ends — also when the target fails for a while, and when the worker dies mid-provisioning.
+import { randomUUID } from 'node:crypto';
+import { taskWorkflowId } from '../../workflows/messages';
+import { SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
+
+let world: ContextWorld;
+beforeAll(async () => {
+  world = await startContextWorld({ stepTimeoutSeconds: 300 });
+});
+afterAll(async () => {
+  await world?.stop();
+});
+
+const CUSTOMER = { customerId: 'c-42' };
+const aliceInTarget = () => [...world.scim.users.values()].filter((u) => u.userName === 'alice@example.com');
+
+/** Asks for crm.read_customer and has carol approve it for the task; resolves with the gateway's answer. */
+async function approvedByCarol(taskId: string, waitSeconds = 30) {
+  const callId = `call-${randomUUID()}`;
+  const held = await world.call(taskId, 'crm.read_customer', CUSTOMER, { callId });
+  expect(held.status).toBe(202);
+  const card = await world.card(SLACK_IDS.carol, taskId);
+  expect(card.text).toContain('crm.read_customer');
+  const waiting = world.call(taskId, 'crm.read_customer', CUSTOMER, { callId, waitSeconds });
+  expect(await world.click(SLACK_IDS.carol, 'approve_task', card.value)).toBe(200);
+  return { callId, decided: waiting };
+}
+
+describe('just-in-time provisioning', () => {
+  it('provisions the account and group membership after the app owner approves, and removes both when the task ends', async () => {
+    const taskId = await world.newTask({ agentId: await world.newAgent() });
+    const { callId, decided } = await approvedByCarol(taskId);
+    const res = await decided;
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ callId, decision: 'allow' });
+
+    const [account] = aliceInTarget();
+    expect(account).toMatchObject({ externalId: 'alice', active: true });
+    expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
+    const view = (await world.task(taskId)).body;
+    expect(view.context).toEqual([expect.objectContaining({ toolId: 'crm.read_customer', appId: 'crm', via: 'provisioning' })]);
+    expect(view.provisioned).toEqual([expect.objectContaining({ appId: 'crm', entitlementId: 'crm-user', status: 'active' })]);
+    const grant = (await world.traces(taskId)).find((t) => t.kind === 'grant');
+    expect((grant?.body.provisioning as { kind: string }[]).map((c) => c.kind)).toEqual(['account_created', 'entitlement_granted']);
+    expect((await world.stack.services.traces.get(res.body.traceId))?.body).toMatchObject({
+      grantedVia: 'provisioning',
+      approvals: [expect.objectContaining({ personId: 'carol', choice: 'approve_task' })],
+    });
+
+    // The next call of the tool is decided from the projection.
+    expect((await world.call(taskId, 'crm.read_customer', { customerId: 'c-43' })).body.decision).toBe('allow');
+
+    const ended = await world.stack.request('POST', `/v1/tasks/${taskId}/end`);
+    expect(ended.body).toEqual({ taskId, status: 'ended', revoked: ['crm.read_customer'] });
+    expect(world.scim.membersOf('crm-users')).toEqual([]);
+    expect(world.scim.users.get(account.id)?.active).toBe(false);
+    const revocations = (await world.traces(taskId)).filter((t) => t.kind === 'revocation');
+    expect(revocations.map((r) => r.body.revocation)).toEqual(['deprovisioned', 'context_removed']);
+    expect((revocations[0].body.provisioning as { kind: string }[]).map((c) => c.kind)).toEqual(['entitlement_revoked', 'account_deactivated']);
+    expect(revocations[1].body).toMatchObject({ toolId: 'crm.read_customer', grantedVia: 'provisioning', endedBy: 'gateway' });
+    expect((await world.task(taskId)).body.provisioned).toEqual([expect.objectContaining({ status: 'revoked' })]);
+
+    // The SCIM bearer token never reaches the workflow's history.
+    expect(await world.historyText(taskId)).not.toContain(world.scim.token);
+    await world.recordHistory('jit-provisioning', taskWorkflowId(taskId));
+  });
+
+  it('provisions exactly once when the worker dies while the membership is being added', async () => {
+    const taskId = await world.newTask({ agentId: await world.newAgent() });
+    let stopping: Promise<void> | undefined;
+    // The PATCH that adds the member takes effect, its answer is lost, and the worker goes down.
+    world.scim.failNext({
+      status: 503,
+      method: 'PATCH',
+      path: /^\/Groups\//,
+      after: true,
+      meanwhile: () => {
+        stopping = world.stack.stopWorker();
+      },
+    });
+    const { callId, decided } = await approvedByCarol(taskId, 60);
+    await world.eventually(async () => stopping !== undefined, 'the worker to be stopped');
+    await stopping;
+    const [account] = aliceInTarget();
+    expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
+
+    await world.stack.startWorker();
+    expect((await decided).body).toMatchObject({ callId, decision: 'allow' });
+    expect(aliceInTarget()).toHaveLength(1);
+    expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
+    expect(await world.stack.services.tasks.grants(taskId)).toHaveLength(1);
+    expect(await world.stack.services.provisioned.ofTask(taskId)).toEqual([expect.objectContaining({ appId: 'crm', entitlementGranted: true })]);
+
+    // What the retried step added is still the task's: ending the task removes it.
+    await world.stack.request('POST', `/v1/tasks/${taskId}/end`);
+    expect(world.scim.membersOf('crm-users')).toEqual([]);
+    await world.recordHistory('provisioning-across-worker-restart', taskWorkflowId(taskId));
+  });
+});
+
+describe('deprovisioning against a failing target', () => {
+  it('raises revoke_failed after the retry budget, keeps trying, and revokes once the target recovers', async () => {
+    const { taskId } = await world.startTaskWorkflow({ agentId: await world.newAgent(), deprovisionAttempts: 2, revokeRetryPauseSeconds: 1 });
+    const { decided } = await approvedByCarol(taskId);
+    expect((await decided).body.decision).toBe('allow');
+    const [account] = aliceInTarget();
+    expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
+
+    world.scimProxy.failing = true;
+    const ending = world.stack.request('POST', `/v1/tasks/${taskId}/end`);
+    try {
+      const failed = await world.eventually(async () => {
+        const view = (await world.task(taskId)).body;
+        return view.provisioned[0]?.status === 'revoke_failed' && view;
+      }, 'the grant to show revoke_failed');
+      expect(failed.provisioned).toEqual([expect.objectContaining({ appId: 'crm', entitlementId: 'crm-user', status: 'revoke_failed', error: expect.stringContaining('503') })]);
+      // The revocation mark came first: the task is over and its tools are denied at once.
+      expect(failed.status).toBe('ended');
+      expect((await world.call(taskId, 'crm.read_customer', CUSTOMER)).body).toMatchObject({ decision: 'deny', reason: { code: 'task_not_active' } });
+      const alarm = (await world.traces(taskId)).find((t) => t.kind === 'revocation' && t.body.revocation === 'revoke_failed');
+      expect(alarm?.body).toMatchObject({ appId: 'crm', entitlementId: 'crm-user', error: expect.stringContaining('503') });
+      expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
+    } finally {
+      world.scimProxy.failing = false;
+    }
+
+    const ended = await ending;
+    expect(ended.body).toMatchObject({ taskId, status: 'ended' });
+    expect(world.scim.membersOf('crm-users')).toEqual([]);
+    expect(world.scim.users.get(account.id)?.active).toBe(false);
+    expect((await world.task(taskId)).body.provisioned).toEqual([expect.objectContaining({ status: 'revoked' })]);
+    expect((await world.traces(taskId)).filter((t) => t.kind === 'revocation').map((t) => t.body.revocation)).toEqual(
+      expect.arrayContaining(['revoke_failed', 'deprovisioned', 'context_removed']),
+    );
+    expect(await world.historyText(taskId)).not.toContain(world.scim.token);
+    await world.recordHistory('revoke-failed-then-recovered', taskWorkflowId(taskId));
+  });
+});
