@@ -1,7 +1,9 @@
 // OpenTelemetry export: each decision as a GenAI `execute_tool` span (semantic conventions for tool
 // execution) plus our attributes, via OTLP/HTTP; and the Temporal plugin, so workflow and activity
 // spans go to the same place and a decision made in an activity is that activity's child span.
-import { context, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -22,6 +24,10 @@ export function createTelemetry(opts: { endpoint: string; serviceName?: string }
   const processor: SpanProcessor = new BatchSpanProcessor(new OTLPTraceExporter({ url: `${opts.endpoint.replace(/\/$/, '')}/v1/traces` }));
   const provider = new BasicTracerProvider({ resource, spanProcessors: [processor] });
   const tracer: Tracer = provider.getTracer('agent-access-orchestrator');
+  // Context follows async calls, so a decision recorded inside an activity is that activity's child.
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  // Temporal's interceptors carry the span context in message headers with the global propagator.
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   return {
     exportDecision(record) {
       if (record.kind !== 'decision') return;
@@ -35,9 +41,13 @@ export function createTelemetry(opts: { endpoint: string; serviceName?: string }
       if (b.decision !== 'allow') span.setStatus({ code: SpanStatusCode.ERROR, message: b.reasonCode ?? b.decision });
       span.end(at);
     },
-    temporalPlugin: () => new OpenTelemetryPlugin({ resource, spanProcessor: processor }),
+    temporalPlugin: () => new OpenTelemetryPlugin({ resource, spanProcessor: processor, tracer }),
     flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    async shutdown() {
+      await provider.shutdown();
+      context.disable();
+      propagation.disable();
+    },
   };
 }
 

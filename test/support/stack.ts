@@ -56,12 +56,14 @@ export async function startStack(opts: { engine?: Engine; env?: Record<string, s
   });
   const services = await createServices(config, { db: database.db });
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  // With OpenTelemetry on, the worker bundles its workflows itself (the plugin adds interceptors to the bundle).
+  const plugins = services.telemetry ? [services.telemetry.temporalPlugin()] : [];
+  const client = new Client({ connection, namespace: config.temporal.namespace, plugins });
 
   let running: { worker: Worker; stop(): Promise<void> } | undefined;
   const startWorker = async () => {
     const nc = await NativeConnection.connect({ address });
-    const worker = await createWorker(services, nc, { workflowBundle: await workflowBundle() });
+    const worker = await createWorker(services, nc, plugins.length ? { plugins } : { workflowBundle: await workflowBundle() });
     const run = worker.run();
     const handle = {
       worker,
