@@ -38,6 +38,21 @@ async function acceptedAnswers(taskId: string): Promise<number> {
 const decisionsOf = async (taskId: string, callId: string) => (await world.traces(taskId)).filter((t) => t.kind === 'decision' && t.body.callId === callId);
 
 describe('escalation to an approver', () => {
+  it('survives a Slack outage: the card arrives once Slack is back, and the approval still counts', async () => {
+    const taskId = await world.newTask({ agentId: await world.newAgent() });
+    const callId = `call-${randomUUID()}`;
+    const postsBefore = world.slack.callsOf('chat.postMessage').length;
+    world.slack.failNext(2, { status: 500 }, 'chat.postMessage'); // down: the activity retries
+    const held = await world.call(taskId, 'github.delete_branch', BRANCH, { callId });
+    expect(held.status).toBe(202);
+    // The double records every attempt: two refused (500), then the one Slack accepted.
+    const card = await world.card(SLACK_IDS.bob, taskId, { nth: 2, timeoutMs: 30_000 });
+    expect(world.slack.callsOf('chat.postMessage').length - postsBefore).toBe(3);
+    const waiting = world.call(taskId, 'github.delete_branch', BRANCH, { callId, waitSeconds: 20 });
+    expect(await world.click(SLACK_IDS.bob, 'approve_once', card.value)).toBe(200);
+    expect((await waiting).body).toMatchObject({ callId, decision: 'allow' });
+  });
+
   it("lets the call through when the manager approves, with the signed answer in the trace", async () => {
     const { taskId, callId, card, wait } = await escalated();
     expect((await world.task(taskId)).body.pending).toEqual([expect.objectContaining({ callId, toolId: 'github.delete_branch', kind: 'approval' })]);
