@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/config';
 import { runOrchestrator, type Orchestrator } from '../src/orchestrator';
+import { benchApprovals } from './approvals';
 import { benchIdentity } from './identity';
 import { benchPolicy } from './policy';
 import { benchProvisioning } from './provisioning';
@@ -132,6 +133,7 @@ async function main(): Promise<void> {
     ['policy', benchPolicy],
     ['provisioning', benchProvisioning],
     ['slack', benchSlack],
+    ['approvals', () => benchApprovals()],
     ['traces', benchTraces],
     ['identity', benchIdentity],
   ];

@@ -15,7 +15,7 @@ import type { TraceRecord } from '../../src/audit/trace-types';
 import { taskWorkflow, type TaskWorkflowOptions } from '../../workflows/task-workflow';
 import { AGENT_ID, DELEGATOR_ID, taskWorkflowId, type TaskInput } from '../../workflows/messages';
 import { startScimTarget, type ScimTarget } from './scim-target';
-import { startSlackDouble, type SlackCall, type SlackDouble } from './slack-double';
+import { sendSignedClick, startSlackDouble, type SlackCall, type SlackDouble } from './slack-double';
 import { startStack, type Stack } from './stack';
 
 const { History } = temporal.api.history.v1;
@@ -188,25 +188,6 @@ export async function startContextWorld(opts: { stepTimeoutSeconds?: number } = 
     }
   };
 
-  const clickBody = (slackUserId: string, action: string, value: string, comment?: string) => {
-    const channel = `D${slackUserId.slice(1)}`;
-    const payload = {
-      type: 'block_actions',
-      team: { id: 'T0TEST', domain: 'acme' },
-      user: { id: slackUserId, username: slackUserId.toLowerCase(), team_id: 'T0TEST' },
-      api_app_id: 'A0TEST',
-      token: 'legacy-verification-token',
-      trigger_id: '1.2.3',
-      container: { type: 'message', message_ts: '1700000000.000100', channel_id: channel, is_ephemeral: false },
-      channel: { id: channel, name: 'directmessage' },
-      message: { type: 'message', ts: '1700000000.000100', text: 'card' },
-      state: { values: comment ? { comment: { comment: { type: 'plain_text_input', value: comment } } } : {} },
-      response_url: `${slack.url}response`,
-      actions: [{ type: 'button', action_id: action, block_id: 'card', value, text: { type: 'plain_text', text: action }, action_ts: '1700000001.000200' }],
-    };
-    return `payload=${encodeURIComponent(JSON.stringify(payload))}`;
-  };
-
   const world: ContextWorld = {
     stack,
     slack,
@@ -262,17 +243,8 @@ export async function startContextWorld(opts: { stepTimeoutSeconds?: number } = 
       const parsed = JSON.parse(value) as { a: string; d: string };
       return { approvalId: parsed.a, digest: parsed.d, value, actions: buttons.map((b) => b.action), text: String(call.body.text), call };
     },
-    async click(slackUserId, action, value, comment) {
-      const body = clickBody(slackUserId, action, value, comment);
-      const ts = Math.floor(Date.now() / 1000);
-      const signature = `v0=${createHmac('sha256', SLACK_SIGNING_SECRET).update(`v0:${ts}:${body}`).digest('hex')}`;
-      const res = await fetch(`${stack.baseUrl}/slack/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': String(ts), 'x-slack-signature': signature },
-        body,
-      });
-      await res.text();
-      return res.status;
+    click(slackUserId, action, value, comment) {
+      return sendSignedClick({ baseUrl: stack.baseUrl, signingSecret: SLACK_SIGNING_SECRET, responseUrl: `${slack.url}response`, slackUserId, action, value, comment });
     },
     ephemeral(slackUserId, from) {
       return slack.waitFor('chat.postEphemeral', (c) => slack.calls.indexOf(c) >= from && c.body.user === slackUserId);

@@ -1,5 +1,6 @@
 // A loopback double of the Slack Web API (127.0.0.1, random port): records every call, answers like
 // Slack for the methods the orchestrator uses, and can fail the next N calls (429 + Retry-After, 500).
+import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse as parseQuery } from 'node:querystring';
@@ -150,4 +151,44 @@ function parseBody(raw: string, contentType: string): Record<string, any> {
     }
   }
   return form;
+}
+
+/**
+ * A button click as Slack sends it to `POST /slack/events`: a `block_actions` payload, form
+ * encoded, signed v0 with the signing secret. Returns the HTTP status.
+ */
+export async function sendSignedClick(opts: {
+  baseUrl: string;
+  signingSecret: string;
+  responseUrl: string;
+  slackUserId: string;
+  action: string;
+  value: string;
+  comment?: string;
+}): Promise<number> {
+  const channel = `D${opts.slackUserId.slice(1)}`;
+  const payload = {
+    type: 'block_actions',
+    team: { id: 'T0TEST', domain: 'acme' },
+    user: { id: opts.slackUserId, username: opts.slackUserId.toLowerCase(), team_id: 'T0TEST' },
+    api_app_id: 'A0TEST',
+    token: 'legacy-verification-token',
+    trigger_id: '1.2.3',
+    container: { type: 'message', message_ts: '1700000000.000100', channel_id: channel, is_ephemeral: false },
+    channel: { id: channel, name: 'directmessage' },
+    message: { type: 'message', ts: '1700000000.000100', text: 'card' },
+    state: { values: opts.comment ? { comment: { comment: { type: 'plain_text_input', value: opts.comment } } } : {} },
+    response_url: opts.responseUrl,
+    actions: [{ type: 'button', action_id: opts.action, block_id: 'card', value: opts.value, text: { type: 'plain_text', text: opts.action }, action_ts: '1700000001.000200' }],
+  };
+  const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  const ts = Math.floor(Date.now() / 1000);
+  const signature = `v0=${createHmac('sha256', opts.signingSecret).update(`v0:${ts}:${body}`).digest('hex')}`;
+  const res = await fetch(`${opts.baseUrl}/slack/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': String(ts), 'x-slack-signature': signature },
+    body,
+  });
+  await res.text();
+  return res.status;
 }
