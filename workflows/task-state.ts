@@ -29,6 +29,8 @@ const refuse = (type: string, message: string) => ApplicationFailure.create({ ty
 export class TaskState {
   readonly context = new Map<string, ContextEntry>();
   readonly holds = new Map<string, Hold>();
+  /** Slack card updates still in flight (not carried: a run waits for them before it ends). */
+  readonly cardUpdates = new Set<Promise<unknown>>();
   private readonly decided = new Map<string, ToolCallResult>();
   /** Answers already given, by approval id (so late clicks learn who decided). */
   private readonly answered = new Map<string, ApprovalAnswer>();

@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { EvaluatedPlan } from '../activities';
-import { acts, deprovisioningWithin, notify, provisioning } from './activity-profiles';
+import { local, deprovisioningWithin, notify, provisioning } from './activity-profiles';
 import {
   answerApprovalUpdate,
   approverRemovedSignal,
@@ -100,14 +100,33 @@ export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOption
     if (state.endRequest) break;
     // Handlers still running may hold a call, or end the task (whose handler waits for the collapse).
     await condition(() => allHandlersFinished() || state.endRequest !== undefined);
-    if (!state.endRequest && tooLong()) return continueAsNew<typeof taskWorkflow>({ ...input, carried: state.carry() }, options);
+    if (!state.endRequest && tooLong()) {
+      await cardsUpdated(state);
+      return continueAsNew<typeof taskWorkflow>({ ...input, carried: state.carry() }, options);
+    }
   }
 
   // Calls being decided and held calls see the end request and settle (denied, approvals cancelled) before the collapse.
   await condition(idle);
   state.collapsed = await collapse(state, options);
   await condition(allHandlersFinished);
+  await cardsUpdated(state);
   return state.collapsed;
+}
+
+/**
+ * Card updates run beside the decisions (a Slack outage must not hold a decision back), but a run
+ * that ends would drop the ones still scheduled: it waits for them, for a bounded time.
+ */
+const CARD_UPDATE_GRACE_MS = 60_000;
+
+function cardUpdate(state: TaskState, p: Promise<unknown>): void {
+  const settled: Promise<unknown> = p.catch(() => undefined).finally(() => state.cardUpdates.delete(settled));
+  state.cardUpdates.add(settled);
+}
+
+async function cardsUpdated(state: TaskState): Promise<void> {
+  await condition(() => state.cardUpdates.size === 0, CARD_UPDATE_GRACE_MS);
 }
 
 /** Fails an update (a plain Error would retry the workflow task forever). */
@@ -116,7 +135,7 @@ function refusal(type: string, message: string) {
 }
 
 async function deny(state: TaskState, req: ToolCallRequest, reason: Reason, plan?: EvaluatedPlan): Promise<ToolCallResult> {
-  return acts.commitDecision({
+  return local.commitDecision({
     taskId: state.input.taskId,
     call: req,
     outcome: { ...(plan ?? {}), decision: 'deny', reason },
@@ -131,8 +150,8 @@ async function decide(
 ): Promise<{ result: ToolCallResult; held?: Promise<void> }> {
   const taskId = state.input.taskId;
   if (state.status !== 'active') return { result: await deny(state, req, { code: 'task_not_active', message: `The task is ${state.status}.` }) };
-  const plan = await acts.evaluateCall({ taskId, call: req, inContext: state.context.has(req.toolId) });
-  if (plan.decision === 'deny' || plan.decision === 'throttle') return { result: await acts.commitDecision({ taskId, call: req, outcome: plan }) };
+  const plan = await local.evaluateCall({ taskId, call: req, inContext: state.context.has(req.toolId) });
+  if (plan.decision === 'deny' || plan.decision === 'throttle') return { result: await local.commitDecision({ taskId, call: req, outcome: plan }) };
   if (!plan.needsConfirmation && !plan.needsApproval) {
     const grant = state.context.has(req.toolId) ? undefined : contextEntry(req, plan, plan.needsProvisioning ? 'provisioning' : 'policy');
     if (grant && plan.needsProvisioning) {
@@ -140,7 +159,7 @@ async function decide(
       const provisioned = await provision(state, req, plan, options);
       if (!provisioned.ok) return { result: await deny(state, req, { code: 'provisioning_failed', message: provisioned.message }, plan) };
     }
-    const result = await acts.commitDecision({ taskId, call: req, outcome: plan, grant });
+    const result = await local.commitDecision({ taskId, call: req, outcome: plan, grant });
     if (grant && result.decision === 'allow') state.grant(grant);
     return { result };
   }
@@ -154,7 +173,7 @@ async function decide(
     answerers: [],
   };
   state.hold(hold);
-  const result = await acts.openHold({ taskId, call: req, approvalId: hold.approvalId, kind: hold.kind, plan });
+  const result = await local.openHold({ taskId, call: req, approvalId: hold.approvalId, kind: hold.kind, plan });
   return { result, held: settle(state, req, plan, hold, options) };
 }
 
@@ -170,11 +189,9 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
   const finish = async (result: () => Promise<ToolCallResult>, status: 'approved' | 'denied' | 'timed_out' | 'cancelled') => {
     const decided = await result();
     state.remember(decided);
-    await acts.closeHold({ approvalId: finalHold.approvalId, status, answer: finalHold.answer });
+    await local.closeHold({ approvalId: finalHold.approvalId, status, answer: finalHold.answer });
     // Every card of the approval shows the outcome; a Slack outage must not hold the decision back.
-    void notify
-      .updateCards({ approvalId: finalHold.approvalId, outcome: status, by: finalHold.answer?.personId, at: new Date().toISOString(), comment: finalHold.answer?.comment })
-      .catch(() => undefined);
+    cardUpdate(state, notify.updateCards({ approvalId: finalHold.approvalId, outcome: status, by: finalHold.answer?.personId, at: new Date().toISOString(), comment: finalHold.answer?.comment }));
     state.release(hold.approvalId);
     if (finalHold !== hold) state.release(finalHold.approvalId);
   };
@@ -200,12 +217,12 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
   if (plan.needsApproval) {
     // A confirmed call that also needs approval continues on a fresh hold: a new card, a new id.
     if (plan.needsConfirmation) {
-      await acts.closeHold({ approvalId: hold.approvalId, status: 'approved', answer: hold.answer });
-      void notify.updateCards({ approvalId: hold.approvalId, outcome: 'confirm', by: hold.answer?.personId, at: new Date().toISOString() }).catch(() => undefined);
+      await local.closeHold({ approvalId: hold.approvalId, status: 'approved', answer: hold.answer });
+      cardUpdate(state, notify.updateCards({ approvalId: hold.approvalId, outcome: 'confirm', by: hold.answer?.personId, at: new Date().toISOString() }));
       state.release(hold.approvalId);
       finalHold = { ...hold, approvalId: uuid4(), kind: 'approval', answerers: [], answer: undefined };
       state.hold(finalHold);
-      await acts.openHold({ taskId, call: req, approvalId: finalHold.approvalId, kind: 'approval', plan });
+      await local.openHold({ taskId, call: req, approvalId: finalHold.approvalId, kind: 'approval', plan });
     }
     const answer = await approvalChain(state, req, plan, finalHold);
     if (!answer) {
@@ -224,10 +241,10 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
 
   // Hours may have passed: decide again with the current policy and the person's current HR state.
   const now = new Date().toISOString();
-  const again = await acts.evaluateCall({ taskId, call: { ...req, requestedAt: now }, inContext: state.context.has(req.toolId), approved: true });
+  const again = await local.evaluateCall({ taskId, call: { ...req, requestedAt: now }, inContext: state.context.has(req.toolId), approved: true });
   if (ended()) return finish(() => deny(state, req, endedReason(), plan), 'cancelled');
   if (again.decision === 'deny' || again.decision === 'throttle') {
-    return finish(() => acts.commitDecision({ taskId, call: req, outcome: { ...again, decision: 'deny' }, answers }), 'denied');
+    return finish(() => local.commitDecision({ taskId, call: req, outcome: { ...again, decision: 'deny' }, answers }), 'denied');
   }
 
   let via: GrantVia = plan.needsApproval ? 'approval' : 'user-confirmation';
@@ -241,7 +258,7 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
   // "Approve once" lets this call through without adding the tool to the context.
   const grant = choice === 'approve_once' || state.context.has(req.toolId) ? undefined : contextEntry(req, again, via, now);
   return finish(async () => {
-    const result = await acts.commitDecision({ taskId, call: req, outcome: again, grant, answers });
+    const result = await local.commitDecision({ taskId, call: req, outcome: again, grant, answers });
     if (grant && result.decision === 'allow') state.grant(grant);
     return result;
   }, 'approved');
@@ -251,7 +268,7 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
 async function approvalChain(state: TaskState, req: ToolCallRequest, plan: EvaluatedPlan, hold: Hold): Promise<ApprovalAnswer | undefined> {
   const taskId = state.input.taskId;
   for (let step = 0; ; step++) {
-    const next = await acts.nextApprovers({ taskId, appId: plan.appId!, route: plan.route!, fromStep: step });
+    const next = await local.nextApprovers({ taskId, appId: plan.appId!, route: plan.route!, fromStep: step });
     if (!next) return undefined;
     step = next.step;
     hold.answerers = next.approverIds;
@@ -296,7 +313,7 @@ async function provision(
       compensations.splice(compensations.indexOf(revoke), 1);
       done.entitlementGranted = false;
     }
-    await acts.recordProvisioning({ taskId, appId, entitlementId, accountId: account.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [account.change, granted] });
+    await local.recordProvisioning({ taskId, appId, entitlementId, accountId: account.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [account.change, granted] });
     return { ok: true };
   } catch (err) {
     for (const undo of compensations) {
@@ -306,8 +323,8 @@ async function provision(
         else done.entitlementGranted = false;
       } catch (undoErr) {
         // Left behind: recorded so that collapse retries it until it is gone, and visible now.
-        await acts.recordProvisioning({ taskId, appId, entitlementId, accountId: done.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [] });
-        await acts.recordRevokeFailed({ taskId, appId, entitlementId, error: failureMessage(undoErr) });
+        await local.recordProvisioning({ taskId, appId, entitlementId, accountId: done.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [] });
+        await local.recordRevokeFailed({ taskId, appId, entitlementId, error: failureMessage(undoErr) });
         break;
       }
     }
@@ -323,7 +340,7 @@ function failureMessage(err: unknown): string {
 async function collapse(state: TaskState, options: TaskWorkflowOptions): Promise<CollapseResult> {
   const { taskId } = state.input;
   const end = state.endRequest!;
-  const marked = await acts.markCollapsed({ taskId, status: end.status, reason: end.reason, by: end.by });
+  const marked = await local.markCollapsed({ taskId, status: end.status, reason: end.reason, by: end.by });
   const deprovisioning = deprovisioningWithin(options.deprovisionAttempts);
   for (const jit of marked.provisioned) {
     for (;;) {
@@ -331,14 +348,14 @@ async function collapse(state: TaskState, options: TaskWorkflowOptions): Promise
         const changes = [];
         if (jit.entitlementGranted) changes.push(await deprovisioning.revokeEntitlement({ taskId, appId: jit.appId, accountId: jit.accountId, entitlementId: jit.entitlementId }));
         if (jit.accountCreated) changes.push(await deprovisioning.deactivateAccount({ taskId, appId: jit.appId, accountId: jit.accountId }));
-        await acts.recordDeprovisioned({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, changes });
+        await local.recordDeprovisioned({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, changes });
         break;
       } catch (err) {
         // The retry budget is spent: raise it (trace + metric, `revoke_failed` on the task) and keep trying.
-        await acts.recordRevokeFailed({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, error: failureMessage(err) });
+        await local.recordRevokeFailed({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, error: failureMessage(err) });
         await sleep((options.revokeRetryPauseSeconds ?? 300) * 1000);
       }
     }
   }
-  return acts.finishCollapse({ taskId, status: end.status, reason: end.reason, by: end.by });
+  return local.finishCollapse({ taskId, status: end.status, reason: end.reason, by: end.by });
 }
