@@ -21,6 +21,11 @@ export async function createApi(services: Services, temporal: Client): Promise<N
   adapter.getInstance().addHook('onSend', async (req, reply) => {
     void reply.header('x-correlation-id', req.id);
   });
+  // A POST with no body (e.g. /end, curl -X POST with a JSON content-type) is no body, not bad JSON.
+  adapter.getInstance().addHook('onRequest', async (req) => {
+    const length = req.headers['content-length'];
+    if ((length === '0' || (length === undefined && !req.headers['transfer-encoding'])) && req.headers['content-type']) delete req.headers['content-type'];
+  });
   registerScimHttp(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(services, temporal), adapter, {
     logger: services.config.logLevel === 'silent' ? false : ['error', 'warn'],

@@ -129,6 +129,13 @@ describe('tasks API', () => {
     await expect(stack.client.workflow.getHandle(taskWorkflowId(taskId)).describe()).rejects.toThrow();
   });
 
+  it('ends a task on a POST with a JSON content-type and no body (as curl -X POST sends it)', async () => {
+    const taskId = await newTask();
+    const res = await stack.request('POST', `/v1/tasks/${taskId}/end`, { headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ taskId, status: 'ended' });
+  });
+
   it('answers 404 for an unknown task', async () => {
     const res = await stack.request('GET', `/v1/tasks/${randomUUID()}`);
     expect(res.status).toBe(404);
