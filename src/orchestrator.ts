@@ -61,7 +61,8 @@ export async function runOrchestrator(
     api,
     async stop() {
       await api.close();
-      worker.shutdown();
+      // The SDK's own SIGINT/SIGTERM handler may already be draining the worker.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerRun.catch(() => undefined);
       await connection.close();
       await nativeConnection.close();
