@@ -7,7 +7,7 @@ import type { TraceBody, TraceRecord } from '../audit/trace-types';
 import type { DirectoryRepository } from '../directory/directory-repository';
 import type { Decision, Outcome, RateCounter, ThrottleScope } from '../policy/bundle';
 import type { PolicyStore } from '../policy/policy-store';
-import { RateWindows, type ScopeKeys } from '../policy/rate-windows';
+import { RateWindows, scopeKeys } from '../policy/rate-windows';
 import { redactArguments } from '../policy/redact';
 import { recordCall } from '../policy/session';
 import type { ContextEntry, Reason, ToolCallRequest, ToolCallResult } from '../../workflows/messages';
@@ -78,7 +78,7 @@ export class DecisionService {
     if (!agent || agent.active === false) {
       return { ...facts, decision: 'deny', reason: { code: 'agent_inactive', message: 'The agent is inactive or has no active owner.' } };
     }
-    const keys = scopeKeys(task, call.toolId, app?.id);
+    const keys = scopeKeys({ ...task, toolId: call.toolId, appId: app?.id });
     const nowMs = Date.parse(call.requestedAt);
     // The counts the throttle rules consulted, recorded so the decision can be replayed offline.
     const consulted: { per: ThrottleScope; windowSeconds: number; count: number }[] = [];
@@ -221,7 +221,7 @@ export class DecisionService {
       },
     );
     if (allowed && record.body.callId === call.callId) {
-      this.rates.record(scopeKeys(task, call.toolId, outcome.appId), Date.parse(call.requestedAt));
+      this.rates.record(scopeKeys({ ...task, toolId: call.toolId, appId: outcome.appId }), Date.parse(call.requestedAt));
     }
     return this.result(record);
   }
@@ -253,17 +253,6 @@ export class DecisionService {
     const shared = `apps/${app.id}/agent-credential`;
     return (await this.deps.secrets.get(shared)) ? shared : undefined;
   }
-}
-
-function scopeKeys(task: TaskRecord, toolId: string, appId = ''): ScopeKeys {
-  const keys: Record<ThrottleScope, string> = {
-    person: task.userId,
-    agent: task.agentId,
-    task: task.taskId,
-    tool: `${task.userId}/${toolId}`,
-    app: `${task.userId}/${appId}`,
-  };
-  return keys;
 }
 
 export function stripUndefined<T extends object>(o: T): T {

@@ -6,7 +6,7 @@
 import type { TraceRecord } from '../audit/trace-types';
 import type { EvaluationInput, Outcome, PolicyAgent, PolicyUser, RateCounter, RuleMatch, SessionState, ThrottleScope } from './bundle';
 import { decidedBy, pickOutcome, type CompiledPolicy } from './compile';
-import { RateWindows } from './rate-windows';
+import { RateWindows, scopeKeys } from './rate-windows';
 import { hasRedacted } from './redact';
 import { emptySession } from './session';
 
@@ -68,7 +68,7 @@ export function backtest(records: readonly TraceRecord[], candidate: CompiledPol
     const b = record.body;
     if (b.policyVersion) versions.add(b.policyVersion);
     const atMs = Date.parse(record.occurredAt);
-    const keys = scopeKeys(record);
+    const keys = scopeKeys({ userId: b.userId ?? '', agentId: b.agentId ?? '', taskId: b.taskId ?? '', toolId: b.toolId ?? '', appId: b.appId });
     const input = replayInput(record, candidate);
     if (typeof input === 'string') {
       report.notReplayable[input] = (report.notReplayable[input] ?? 0) + 1;
@@ -132,13 +132,6 @@ export function replayInput(record: TraceRecord, candidate: CompiledPolicy): Eva
 function recordedOutcome(record: TraceRecord): Outcome {
   const rules: RuleMatch[] | undefined = record.body.rules;
   return rules ? pickOutcome(rules, false).decision : (record.body.decision as Outcome);
-}
-
-/** The throttle scope keys of a call, as the decision service counts them. */
-function scopeKeys(record: TraceRecord): Record<ThrottleScope, string> {
-  const b = record.body;
-  const user = b.userId ?? '';
-  return { person: user, agent: b.agentId ?? '', task: b.taskId ?? '', tool: `${user}/${b.toolId ?? ''}`, app: `${user}/${b.appId ?? ''}` };
 }
 
 /** The throttle counts a decision recorded, as a RateCounter (0 for a window it did not consult). */

@@ -4,6 +4,17 @@ import type { ThrottleScope } from './bundle';
 
 export type ScopeKeys = Record<ThrottleScope, string>;
 
+/** The key of each throttle scope for one call: tool and app windows are per person. */
+export function scopeKeys(call: { userId: string; agentId: string; taskId: string; toolId: string; appId?: string }): ScopeKeys {
+  return {
+    person: call.userId,
+    agent: call.agentId,
+    task: call.taskId,
+    tool: `${call.userId}/${call.toolId}`,
+    app: `${call.userId}/${call.appId ?? ''}`,
+  };
+}
+
 export class RateWindows {
   private readonly hits = new Map<string, number[]>();
 
