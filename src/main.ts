@@ -26,6 +26,12 @@ export async function createApi(services: Services, temporal: Client): Promise<N
     const length = req.headers['content-length'];
     if ((length === '0' || (length === undefined && !req.headers['transfer-encoding'])) && req.headers['content-type']) delete req.headers['content-type'];
   });
+  // A write answered here (an HR event's 202, a SCIM PATCH, an ended task) is seen by this
+  // replica's very next call, even when another process made the change: wait for the projection
+  // to have applied every change committed so far. Tool calls skip it: they are the hot path.
+  adapter.getInstance().addHook('onSend', async (req) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !req.url.includes('/tool-calls')) await services.projection.barrier();
+  });
   registerScimHttp(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(services, temporal), adapter, {
     logger: services.config.logLevel === 'silent' ? false : ['error', 'warn'],

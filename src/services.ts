@@ -15,6 +15,7 @@ import { DirectoryRepository, type SeedAgent, type SeedPerson } from './director
 import { Metrics } from './health/metrics';
 import { createTelemetry, type Telemetry } from './telemetry/otel';
 import { PolicyStore } from './policy/policy-store';
+import { LiveProjection } from './projection/live-projection';
 import { ProvisionedAccessRepository, TaskRepository } from './tasks/task-repository';
 import { EncryptedSecretStore } from './vault/encrypted-secret-store';
 import { loadMasterKey } from './vault/master-key';
@@ -27,6 +28,8 @@ export interface Services {
   policy: PolicyStore;
   directory: DirectoryRepository;
   tasks: TaskRepository;
+  /** Tasks, people and agents in memory, forgotten when the database says they changed. */
+  projection: LiveProjection;
   provisioned: ProvisionedAccessRepository;
   approvals: ApprovalRepository;
   traces: TraceStore;
@@ -51,10 +54,12 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
   const directory = new DirectoryRepository(db);
   await seedDirectory(directory, config.governanceDir);
   const tasks = new TaskRepository(db);
+  const projection = new LiveProjection(db, { view: (id) => tasks.view(id), user: (id) => directory.user(id), agent: (id) => directory.agent(id) });
+  await projection.start();
   const traces = new TraceStore(db, config.tenant);
   const metrics = new Metrics();
   metrics.observeDatabase(db);
-  const decisions = new DecisionService({ policy, directory, tasks, traces, credentials, secrets });
+  const decisions = new DecisionService({ policy, people: projection, directory, tasks, traces, credentials, secrets });
   const refresh = setInterval(() => void policy.refresh().catch(() => undefined), 1000);
   refresh.unref();
   const checkpoints = serviceCheckpointSigner(masterKey);
@@ -70,6 +75,7 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
     policy,
     directory,
     tasks,
+    projection,
     provisioned: new ProvisionedAccessRepository(db),
     approvals: new ApprovalRepository(db),
     traces,
@@ -82,6 +88,7 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
       await telemetry?.shutdown();
       clearInterval(refresh);
       clearInterval(checkpointing);
+      await projection.stop();
       if (!opts.db) await db.close();
     },
   };

@@ -10,8 +10,25 @@ import type { CheckpointSigner } from './checkpoints';
 import type { TraceEntry, TraceRecord } from './trace-types';
 
 export interface AppendOptions {
-  /** Other writes that must commit atomically with this trace (grant rows, session counters). */
+  /** Other writes that must commit atomically with this trace (grant rows, approvals). */
   within?: (tx: SqlClient) => Promise<void>;
+  /**
+   * A write that commits atomically with this trace but runs once per batch for every item of the
+   * same `key` (session counters: two statements per batch instead of two per call under load).
+   * Runs only when the record is new.
+   */
+  batched?: BatchedWrite;
+  /**
+   * A call the task workflow holds (an escalation recorded for its callId) is answered by that
+   * escalation, not decided a second time (a gateway's retry reaching the in-context path).
+   */
+  unlessHeld?: boolean;
+}
+
+export interface BatchedWrite<I = unknown> {
+  key: string;
+  item: I;
+  write(tx: SqlClient, items: I[]): Promise<void>;
 }
 
 interface Pending {
@@ -80,6 +97,8 @@ export const TRACE_COLUMNS = 'tenant, seq, trace_id, kind, occurred_at, body, pr
 export class TraceStore {
   private queue: Pending[] = [];
   private flushing?: Promise<void>;
+  /** The tenant's chain head row exists (it is never deleted): one statement less per batch. */
+  private headExists = false;
   /** Emits every committed record of this process (waiting gateways wake without polling). */
   readonly appended = new EventEmitter().setMaxListeners(0);
 
@@ -91,7 +110,10 @@ export class TraceStore {
   append(entry: TraceEntry, opts: AppendOptions = {}): Promise<TraceRecord> {
     return new Promise((resolve, reject) => {
       this.queue.push({ entry, opts, resolve, reject });
-      this.flushing ??= this.drain();
+      // Start on the next turn of the event loop, not now: the requests read in this turn join the
+      // batch. (An embedded database answers on microtasks, so a transaction started now would run
+      // to its end before the next request is even parsed: batches of one.)
+      this.flushing ??= new Promise<void>((started) => setImmediate(started)).then(() => this.drain());
     });
   }
 
@@ -282,24 +304,26 @@ export class TraceStore {
 
   private commit(batch: Pending[]): Promise<TraceRecord[]> {
     return this.db.transaction(async (tx) => {
-      await tx.query('insert into trace_chain_heads (tenant, seq, hash) values ($1, 0, $2) on conflict do nothing', [this.tenant, GENESIS]);
+      if (!this.headExists) await tx.query('insert into trace_chain_heads (tenant, seq, hash) values ($1, 0, $2) on conflict do nothing', [this.tenant, GENESIS]);
       const [head] = await tx.query<{ seq: string; hash: string }>('select seq, hash from trace_chain_heads where tenant = $1 for update', [
         this.tenant,
       ]);
-      const existing = await this.existingDecisions(tx, batch);
+      this.headExists = true;
+      const { decisions: existing, holds } = await this.existingCalls(tx, batch);
       let prev = { seq: Number(head.seq), hash: head.hash };
       const out: TraceRecord[] = [];
       const fresh: TraceRecord[] = [];
+      const batched = new Map<string, { write: BatchedWrite['write']; items: unknown[] }>();
       for (const p of batch) {
         const key = decisionKey(p.entry);
-        const known = key ? existing.get(key) : undefined;
+        const known = key ? (existing.get(key) ?? (p.opts.unlessHeld ? holds.get(key) : undefined)) : undefined;
         if (known) {
           out.push(known);
           continue;
         }
         const record = link(prev, {
           tenant: this.tenant,
-          traceId: randomUUID(),
+          traceId: p.entry.traceId ?? randomUUID(),
           kind: p.entry.kind,
           occurredAt: p.entry.occurredAt ?? new Date().toISOString(),
           body: p.entry.body,
@@ -309,7 +333,13 @@ export class TraceStore {
         out.push(record);
         fresh.push(record);
         if (p.opts.within) await p.opts.within(tx);
+        if (p.opts.batched) {
+          const { key: k, write, item } = p.opts.batched;
+          const group = batched.get(k) ?? batched.set(k, { write, items: [] }).get(k)!;
+          group.items.push(item);
+        }
       }
+      for (const { write, items } of batched.values()) await write(tx, items);
       if (fresh.length) {
         const params: unknown[] = [];
         const values = fresh.map((r) => {
@@ -324,20 +354,23 @@ export class TraceStore {
     });
   }
 
-  private async existingDecisions(tx: SqlClient, batch: Pending[]): Promise<Map<string, TraceRecord>> {
-    const found = new Map<string, TraceRecord>();
+  /** Decisions (and escalations: held calls) already recorded for the batch's calls; one query per batch. */
+  private async existingCalls(tx: SqlClient, batch: Pending[]): Promise<{ decisions: Map<string, TraceRecord>; holds: Map<string, TraceRecord> }> {
+    const decisions = new Map<string, TraceRecord>();
+    const holds = new Map<string, TraceRecord>();
     const keys = batch.filter((p) => decisionKey(p.entry)).map((p) => [p.entry.body.taskId!, p.entry.body.callId!]);
-    if (!keys.length) return found;
+    if (!keys.length) return { decisions, holds };
     const rows = await tx.query<Row>(
       `select ${TRACE_COLUMNS} from decision_traces
-        where kind = 'decision' and (task_id, call_id) in (select * from unnest($1::text[], $2::text[]))`,
+        where kind in ('decision', 'escalation') and (task_id, call_id) in (select * from unnest($1::text[], $2::text[]))
+        order by seq`,
       [keys.map((k) => k[0]), keys.map((k) => k[1])],
     );
     for (const r of rows) {
       const rec = rowToRecord(r);
-      found.set(`${rec.body.taskId}\u0000${rec.body.callId}`, rec);
+      (rec.kind === 'decision' ? decisions : holds).set(`${rec.body.taskId}\u0000${rec.body.callId}`, rec);
     }
-    return found;
+    return { decisions, holds };
   }
 }
 

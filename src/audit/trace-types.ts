@@ -29,6 +29,8 @@ export interface TraceEntry {
   body: TraceBody;
   /** ISO-8601 with milliseconds; now when omitted. */
   occurredAt?: string;
+  /** Chosen by the caller to tell its own record from an earlier one of the same call; random when omitted. */
+  traceId?: string;
 }
 
 export interface TraceRecord {

@@ -326,4 +326,25 @@ create index offboardings_user on offboardings (user_id);
     // SCIM filters IdPs and admins send (department, manager.value) read these, not the whole table.
     sql: 'create index users_department on users (lower(department)); create index users_manager on users (manager_id);',
   },
+  {
+    id: '010_projection_notify',
+    // Every change that can take access away (or give it) tells each process's live projection
+    // which entry to forget, at commit. Session counters change on every call and are not sent:
+    // each process keeps those from its own commits (see LiveProjection).
+    sql: `
+create function notify_projection() returns trigger language plpgsql as $$
+declare r jsonb;
+begin
+  if tg_op = 'DELETE' then r := to_jsonb(old); else r := to_jsonb(new); end if;
+  perform pg_notify('projection', tg_argv[0] || ':' || (r ->> tg_argv[1]));
+  return null;
+end $$;
+create trigger users_projection after insert or update or delete on users for each row execute function notify_projection('user', 'id');
+create trigger group_members_projection after insert or update or delete on group_members for each row execute function notify_projection('user', 'user_id');
+create trigger agents_projection after insert or update or delete on agents for each row execute function notify_projection('agent', 'id');
+create trigger tasks_projection after update of status, expires_at on tasks for each row execute function notify_projection('task', 'task_id');
+create trigger grants_projection after insert or update or delete on grants for each row execute function notify_projection('task', 'task_id');
+create trigger credential_refs_projection after insert or update or delete on credential_refs for each row execute function notify_projection('task', 'task_id');
+`,
+  },
 ];

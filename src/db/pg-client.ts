@@ -1,6 +1,6 @@
 // SqlClient over node-postgres: production PostgreSQL via DATABASE_URL.
-import { Pool, type PoolClient } from 'pg';
-import type { SqlClient } from './sql';
+import { Client, Pool, type PoolClient } from 'pg';
+import type { Listener, SqlClient } from './sql';
 
 class PgTx implements SqlClient {
   readonly engine = 'postgres' as const;
@@ -14,18 +14,69 @@ class PgTx implements SqlClient {
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     return fn(this);
   }
+  listen(): Promise<() => Promise<void>> {
+    throw new Error('listen inside a transaction');
+  }
   async close(): Promise<void> {}
 }
 
 export class PgClient implements SqlClient {
   readonly engine = 'postgres' as const;
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly url: string,
+  ) {}
 
   static open(url: string, max = 10): PgClient {
     const pool = new Pool({ connectionString: url, max });
     // An idle client's error (server restart) must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
-    return new PgClient(pool);
+    return new PgClient(pool, url);
+  }
+
+  /**
+   * LISTEN on a connection of its own (a pooled one would hand the session to other queries). When
+   * it drops, notifications sent meanwhile are lost: `live(false)` says so, and it reconnects with
+   * backoff, then `live(true)`.
+   */
+  async listen(channel: string, handler: Listener): Promise<() => Promise<void>> {
+    let stopped = false;
+    let client: Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (delayMs: number): Promise<void> => {
+      const c = new Client({ connectionString: this.url });
+      c.on('notification', (m) => {
+        if (m.channel === channel) handler.payload(m.payload ?? '');
+      });
+      const lost = () => {
+        if (stopped || client !== c) return;
+        client = undefined;
+        handler.live(false);
+        retry = setTimeout(() => void connect(Math.min(delayMs * 2, 5000)).catch(() => undefined), delayMs);
+        retry.unref();
+      };
+      c.on('error', lost);
+      c.on('end', lost);
+      client = c;
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${quoteIdent(channel)}`);
+        if (!initial) handler.live(true);
+      } catch (err) {
+        if (initial) stopped = true; // the caller learns now; nothing keeps retrying behind it
+        lost();
+        await c.end().catch(() => undefined);
+        throw err;
+      }
+    };
+    let initial = true;
+    await connect(100);
+    initial = false;
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => undefined);
+    };
   }
 
   async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
@@ -54,4 +105,8 @@ export class PgClient implements SqlClient {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }

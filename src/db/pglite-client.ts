@@ -1,6 +1,6 @@
 // SqlClient over PGlite: the embedded default (a directory under .data/, or in memory for tests).
 import { PGlite } from '@electric-sql/pglite';
-import type { SqlClient } from './sql';
+import type { Listener, SqlClient } from './sql';
 
 type Queryable = Pick<PGlite, 'query' | 'exec'>;
 
@@ -15,6 +15,9 @@ class PgliteTx implements SqlClient {
   }
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     return fn(this); // already inside one; PGlite has a single connection
+  }
+  listen(): Promise<() => Promise<void>> {
+    throw new Error('listen inside a transaction');
   }
   async close(): Promise<void> {}
 }
@@ -39,6 +42,11 @@ export class PgliteClient implements SqlClient {
 
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) => fn(new PgliteTx(tx)));
+  }
+
+  /** One process, one connection: notifications arrive with the commit itself, and are never lost. */
+  async listen(channel: string, handler: Listener): Promise<() => Promise<void>> {
+    return this.db.listen(channel, (payload) => handler.payload(payload));
   }
 
   async close(): Promise<void> {

@@ -1,17 +1,17 @@
 // Decides a tool call and records it. Used on both paths: by the API for tools already in the
 // task's context (from the projection, no Temporal round trip) and by the task workflow's
 // activities for calls that change the context.
+import { randomUUID } from 'node:crypto';
 import { argsDigest } from '../audit/digest';
 import type { TraceStore } from '../audit/trace-store';
 import type { TraceBody, TraceRecord } from '../audit/trace-types';
 import type { DirectoryRepository } from '../directory/directory-repository';
-import type { Decision, Outcome, RateCounter, ThrottleScope } from '../policy/bundle';
+import type { Decision, Outcome, PolicyAgent, PolicyUser, RateCounter, ThrottleScope } from '../policy/bundle';
 import type { PolicyStore } from '../policy/policy-store';
 import { RateWindows, scopeKeys } from '../policy/rate-windows';
 import { redactArguments } from '../policy/redact';
-import { recordCall } from '../policy/session';
 import type { ContextEntry, Reason, ToolCallRequest, ToolCallResult } from '../../workflows/messages';
-import type { TaskRecord, TaskRepository } from '../tasks/task-repository';
+import type { SessionIncrement, TaskRecord, TaskRepository } from '../tasks/task-repository';
 import type { CredentialBroker } from '../credentials/credential-broker';
 import type { SecretStore } from '../vault/secret-store';
 import { credentialKey } from '../../activities/provisioning/credential-connector';
@@ -48,10 +48,25 @@ export interface EvaluatedPlan extends EvaluatedCall {
 /** Used when a person lacks access and no rule named a route. */
 export const DEFAULT_ACCESS_ROUTE = 'app-owner';
 
+/** Where people and agents are read from: the live projection (in memory, forgotten on change). */
+export interface People {
+  user(id: string): Promise<PolicyUser | undefined>;
+  agent(id: string): Promise<PolicyAgent | undefined>;
+}
+
+/** How a commit from the in-context path differs from one of the workflow's. */
+export interface CommitOptions {
+  /** The live credential reference's id, as the projection knows it (else read from the database). */
+  credentialRefId?: string | null;
+  /** A call the workflow holds is answered `pending`, not decided again (see AppendOptions.unlessHeld). */
+  unlessHeld?: boolean;
+}
+
 export interface DecisionServiceDeps {
   credentials: CredentialBroker;
   secrets: SecretStore;
   policy: PolicyStore;
+  people: People;
   directory: DirectoryRepository;
   tasks: TaskRepository;
   traces: TraceStore;
@@ -70,7 +85,7 @@ export class DecisionService {
 
   async evaluate(task: TaskRecord, call: ToolCallRequest): Promise<EvaluatedCall> {
     const policy = this.deps.policy.active();
-    const [user, agent] = await Promise.all([this.deps.directory.user(task.userId), this.deps.directory.agent(task.agentId)]);
+    const [user, agent] = await Promise.all([this.deps.people.user(task.userId), this.deps.people.agent(task.agentId)]);
     const tool = policy.tool(call.toolId);
     const app = tool && policy.app(tool.app);
     const facts = { policyVersion: policy.version, appId: app?.id, actionClass: tool?.action, dataClassification: app?.dataClassification };
@@ -150,7 +165,8 @@ export class DecisionService {
 
   /**
    * Appends the decision trace, and with it (one transaction) the grant row and the session
-   * counters. The same callId twice returns the first decision.
+   * counters. The same callId twice returns the first decision. `task.session` is brought up to
+   * date (on the in-context path that is the projection's own record).
    */
   async commit(
     task: TaskRecord,
@@ -158,6 +174,7 @@ export class DecisionService {
     outcome: EvaluatedCall,
     grant?: ContextEntry,
     answers: ApprovalAnswer[] = [],
+    opts: CommitOptions = {},
   ): Promise<ToolCallResult> {
     const allowed = outcome.decision === 'allow';
     const body: TraceBody = {
@@ -184,44 +201,47 @@ export class DecisionService {
     };
     // Read before the transaction: PGlite has one connection, so a read outside it would wait forever.
     const secretKey = grant && allowed ? await this.secretKeyFor(task.taskId, call.toolId) : undefined;
-    if (allowed) body.credentialRefId = await this.deps.credentials.liveRefId(task.taskId, call.toolId);
+    if (allowed) {
+      body.credentialRefId = opts.credentialRefId !== undefined ? (opts.credentialRefId ?? undefined) : await this.deps.credentials.liveRefId(task.taskId, call.toolId);
+    }
     // The reference's id goes into the hashed body (chosen now: the hash is computed before `within` runs);
     // the reference itself never does.
     if (secretKey) body.credentialRefId ??= this.deps.credentials.newRefId();
     const refId = body.credentialRefId as string | undefined;
+    const session: SessionIncrement | undefined =
+      allowed && outcome.appId && outcome.actionClass
+        ? {
+            taskId: task.taskId,
+            call: { toolId: call.toolId, appId: outcome.appId, action: outcome.actionClass as never, dataClassification: outcome.dataClassification },
+          }
+        : undefined;
+    const traceId = randomUUID();
     const record = await this.deps.traces.append(
-      { kind: 'decision', body: stripUndefined(body), occurredAt: call.requestedAt },
+      { kind: 'decision', body: stripUndefined(body), occurredAt: call.requestedAt, traceId },
       {
-        within: async (tx) => {
-          if (grant) {
-            await this.deps.tasks.insertGrant(tx, { ...grant, taskId: task.taskId });
-            if (secretKey) {
-              await this.deps.credentials.mint(tx, {
-                taskId: task.taskId,
-                agentId: task.agentId,
-                toolId: call.toolId,
-                appId: grant.appId,
-                secretKey,
-                expiresAt: task.expiresAt,
-                refId,
-              });
+        unlessHeld: opts.unlessHeld,
+        within: grant
+          ? async (tx) => {
+              await this.deps.tasks.insertGrant(tx, { ...grant, taskId: task.taskId });
+              if (secretKey) {
+                await this.deps.credentials.mint(tx, {
+                  taskId: task.taskId,
+                  agentId: task.agentId,
+                  toolId: call.toolId,
+                  appId: grant.appId,
+                  secretKey,
+                  expiresAt: task.expiresAt,
+                  refId,
+                });
+              }
             }
-          }
-          if (allowed && outcome.appId && outcome.actionClass) {
-            const current = await this.deps.tasks.get(task.taskId, tx);
-            const session = recordCall(current!.session, {
-              toolId: call.toolId,
-              appId: outcome.appId,
-              action: outcome.actionClass as never,
-              dataClassification: outcome.dataClassification,
-            });
-            await this.deps.tasks.saveSession(tx, task.taskId, session);
-          }
-        },
+          : undefined,
+        batched: session && { key: 'session', item: session, write: (tx, items) => this.deps.tasks.addToSessions(tx, items as SessionIncrement[]) },
       },
     );
-    if (allowed && record.body.callId === call.callId) {
-      this.rates.record(scopeKeys({ ...task, toolId: call.toolId, appId: outcome.appId }), Date.parse(call.requestedAt));
+    if (record.traceId === traceId) {
+      if (session?.after) task.session = session.after;
+      if (allowed) this.rates.record(scopeKeys({ ...task, toolId: call.toolId, appId: outcome.appId }), Date.parse(call.requestedAt));
     }
     return this.result(record);
   }

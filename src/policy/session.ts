@@ -7,10 +7,14 @@ export function emptySession(): SessionState {
   return { calls: 0, actions: { Read: 0, Write: 0, Destructive: 0, External: 0 }, tools: {}, apps: {}, dataClassificationsRead: [] };
 }
 
-export function recordCall(
-  s: SessionState,
-  call: { toolId: string; appId: string; action: ActionClass; dataClassification?: string },
-): SessionState {
+export interface SessionCall {
+  toolId: string;
+  appId: string;
+  action: ActionClass;
+  dataClassification?: string;
+}
+
+export function recordCall(s: SessionState, call: SessionCall): SessionState {
   const read = call.action === 'Read' && call.dataClassification && !s.dataClassificationsRead.includes(call.dataClassification);
   return {
     calls: s.calls + 1,

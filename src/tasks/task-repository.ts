@@ -1,7 +1,7 @@
 // The projection of each task's context (written by the task workflow's activities, read by the API).
 import type { SqlClient } from '../db/sql';
 import type { ContextEntry, GrantVia, TaskStatus } from '../../workflows/messages';
-import { emptySession, type SessionState } from '../policy/session';
+import { emptySession, recordCall, type SessionCall, type SessionState } from '../policy/session';
 
 export interface TaskRecord {
   taskId: string;
@@ -22,6 +22,19 @@ export interface GrantRecord extends ContextEntry {
   taskId: string;
   revokedAt?: string;
   revokeStatus?: string;
+}
+
+/** What an in-context call is decided from: the task, its live grants and their credential references. */
+export interface TaskView {
+  task: TaskRecord;
+  live: Map<string, { grant: GrantRecord; credentialRefId?: string }>;
+}
+
+/** An allowed call to count in its task's session; `after` is the session with it, once committed. */
+export interface SessionIncrement {
+  taskId: string;
+  call: SessionCall;
+  after?: SessionState;
 }
 
 interface TaskRow {
@@ -71,6 +84,22 @@ export class TaskRepository {
     return row && toTask(row);
   }
 
+  /** The task and its live grants in one statement (one snapshot: never a grant without its task's status). */
+  async view(taskId: string): Promise<TaskView | undefined> {
+    const [row] = await this.db.query<TaskRow & { live: (GrantRow & { ref_id: string | null })[] | null }>(
+      `select t.*, (select json_agg(json_build_object('task_id', g.task_id, 'tool_id', g.tool_id, 'app_id', g.app_id, 'via', g.via,
+                 'granted_at', g.granted_at, 'expires_at', g.expires_at, 'revoked_at', g.revoked_at, 'revoke_status', g.revoke_status,
+                 'ref_id', (select r.ref_id from credential_refs r where r.task_id = g.task_id and r.tool_id = g.tool_id
+                            and r.revoked_at is null and r.expires_at > now() limit 1)))
+               from grants g where g.task_id = t.task_id and g.revoked_at is null) as live
+       from tasks t where t.task_id = $1`,
+      [taskId],
+    );
+    if (!row) return undefined;
+    const live = new Map((row.live ?? []).map((g) => [g.tool_id, { grant: toGrant(g), credentialRefId: g.ref_id ?? undefined }]));
+    return { task: toTask(row), live };
+  }
+
   async liveGrant(taskId: string, toolId: string): Promise<GrantRecord | undefined> {
     const [row] = await this.db.query<GrantRow>('select * from grants where task_id = $1 and tool_id = $2 and revoked_at is null', [
       taskId,
@@ -108,8 +137,27 @@ export class TaskRepository {
     );
   }
 
-  async saveSession(tx: SqlClient, taskId: string, session: SessionState): Promise<void> {
-    await tx.query('update tasks set session = $2::jsonb where task_id = $1', [taskId, JSON.stringify(session)]);
+  /**
+   * Counts allowed calls in their tasks' sessions: one locking read and one update for a whole
+   * batch. Exact when several replicas serve a task: the rows are read under lock, in task order.
+   */
+  async addToSessions(tx: SqlClient, items: SessionIncrement[]): Promise<void> {
+    const ids = [...new Set(items.map((i) => i.taskId))].sort();
+    const rows = await tx.query<{ task_id: string; session: Partial<SessionState> }>(
+      'select task_id, session from tasks where task_id = any($1::text[]) order by task_id for update',
+      [ids],
+    );
+    const sessions = new Map(rows.map((r) => [r.task_id, { ...emptySession(), ...r.session }]));
+    for (const i of items) {
+      const s = sessions.get(i.taskId);
+      if (!s) continue;
+      i.after = recordCall(s, i.call);
+      sessions.set(i.taskId, i.after);
+    }
+    await tx.query(
+      'update tasks t set session = d.session::jsonb from unnest($1::text[], $2::text[]) as d(task_id, session) where t.task_id = d.task_id',
+      [[...sessions.keys()], [...sessions.values()].map((s) => JSON.stringify(s))],
+    );
   }
 
   /**

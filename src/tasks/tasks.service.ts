@@ -128,12 +128,9 @@ export class TasksService {
   }
 
   async toolCall(taskId: string, call: Omit<ToolCallRequest, 'requestedAt'>, waitSeconds = 0): Promise<ToolCallResult> {
-    const known = await this.s.traces.findCall(taskId, call.callId);
-    if (known) return this.waitIfPending(this.s.decisions.result(known), taskId, waitSeconds);
-    const task = await this.s.tasks.get(taskId);
-    if (!task) throw new Problem(404, 'task_not_found', `No task ${taskId}.`);
+    if (!(await this.s.projection.task(taskId))) throw new Problem(404, 'task_not_found', `No task ${taskId}.`);
     const started = process.hrtime.bigint();
-    const { result, path } = await this.inLane(taskId, () => this.decide(task, { ...call, requestedAt: new Date().toISOString() }));
+    const { result, path } = await this.inLane(taskId, () => this.decide(taskId, { ...call, requestedAt: new Date().toISOString() }));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.metrics.decisionLatency.observe({ outcome: result.decision, path }, seconds);
     this.metrics.decisions.inc({ outcome: result.decision });
@@ -176,24 +173,37 @@ export class TasksService {
     return this.s.decisions.result(known);
   }
 
-  private async decide(task: TaskRecord, call: ToolCallRequest): Promise<{ result: ToolCallResult; path: 'projection' | 'workflow' }> {
-    // Re-read under the lane: an earlier call of this task may have changed status or session.
-    const current = (await this.s.tasks.get(task.taskId))!;
-    if (current.status !== 'active') {
-      const reason = { code: 'task_not_active', message: `The task is ${current.status}.` };
-      const result = await this.s.decisions.commit(current, call, { decision: 'deny', reason, policyVersion: this.s.policy.active().version });
-      return { result, path: 'projection' };
+  /**
+   * A repeated callId needs no lookup first: the trace store answers it with the call's first
+   * decision (or, while the workflow holds it, its escalation) instead of recording a second one.
+   */
+  private async decide(taskId: string, call: ToolCallRequest): Promise<{ result: ToolCallResult; path: 'projection' | 'workflow' }> {
+    // Read under the lane: an earlier call of this task may have changed its session.
+    const { task, live } = (await this.s.projection.task(taskId))!;
+    const now = Date.parse(call.requestedAt);
+    if (task.status !== 'active' || Date.parse(task.expiresAt) <= now) {
+      // Past its TTL the task is over even before its workflow's timer has collapsed it.
+      const reason = { code: 'task_not_active', message: `The task is ${task.status === 'active' ? 'expired' : task.status}.` };
+      const outcome = { decision: 'deny' as const, reason, policyVersion: this.s.policy.active().version };
+      return { result: await this.s.decisions.commit(task, call, outcome, undefined, [], { unlessHeld: true }), path: 'projection' };
     }
-    const grant = await this.s.tasks.liveGrant(task.taskId, call.toolId);
-    if (grant) {
-      const evaluated = await this.s.decisions.evaluate(current, call);
+    const held = live.get(call.toolId);
+    if (held && (!held.grant.expiresAt || Date.parse(held.grant.expiresAt) > now)) {
+      const evaluated = await this.s.decisions.evaluate(task, call);
       // In context: decided here from the projection. Escalation changes the context: workflow.
-      if (evaluated.decision !== 'escalate') return { result: await this.s.decisions.commit(current, call, evaluated), path: 'projection' };
+      if (evaluated.decision !== 'escalate') {
+        const opts = { credentialRefId: held.credentialRefId ?? null, unlessHeld: true };
+        return { result: await this.s.decisions.commit(task, call, evaluated, undefined, [], opts), path: 'projection' };
+      }
     }
-    return { result: await this.askWorkflow(current, call), path: 'workflow' };
+    return { result: await this.askWorkflow(task, call), path: 'workflow' };
   }
 
   private async askWorkflow(task: TaskRecord, call: ToolCallRequest): Promise<ToolCallResult> {
+    // A call decided before (perhaps by an earlier run of the workflow, which no longer knows its
+    // update id) keeps its first answer.
+    const known = await this.s.traces.findCall(task.taskId, call.callId);
+    if (known) return this.s.decisions.result(known);
     try {
       const result = await this.temporal.workflow
         .getHandle(task.workflowId)
