@@ -1,6 +1,6 @@
 // The load generator, run as its own process (so it does not share the server's two cores'
 // event loop): autocannon against one endpoint, printing one JSON line of results.
-// argv[2]: a JSON LoadSpec.
+// stdin: a JSON LoadSpec.
 import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 
@@ -12,14 +12,18 @@ interface LoadSpec {
   connections: number;
   durationSeconds?: number;
   amount?: number;
+  /** Requests per second from all connections together (open loop) instead of as fast as answered. */
+  rate?: number;
   /** Each request a tool call with a fresh callId, on the next of `tasks` (round robin). */
   toolCall?: { tasks: string[]; toolId: string; args: Record<string, unknown> };
-  /** Each request starts a new task. */
-  startTask?: boolean;
+  /** Each request starts a new task (`prefix`: with ids `<prefix>-<n>`, else the API picks them). */
+  startTask?: boolean | { prefix: string };
 }
 
 async function main(): Promise<void> {
-  const spec = JSON.parse(process.argv[2]) as LoadSpec;
+  let input = '';
+  for await (const chunk of process.stdin) input += String(chunk);
+  const spec = JSON.parse(input) as LoadSpec;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (spec.token) headers.authorization = `Bearer ${spec.token}`;
   let next = 0;
@@ -34,12 +38,16 @@ async function main(): Promise<void> {
     connections: spec.connections,
     duration: spec.durationSeconds ?? 10,
     amount: spec.amount,
+    overallRate: spec.rate,
     headers,
     requests: [
       {
         method: spec.method,
         setupRequest: (req) => {
-          if (spec.startTask) return { ...req, body: JSON.stringify({ userId: 'alice', agentId: 'coding-agent', purpose: 'bench' }) };
+          if (spec.startTask) {
+            const taskId = typeof spec.startTask === 'object' ? `${spec.startTask.prefix}-${next++}` : undefined;
+            return { ...req, body: JSON.stringify({ taskId, userId: 'alice', agentId: 'coding-agent', purpose: 'bench' }) };
+          }
           if (!tc) return req;
           const taskId = tc.tasks[next++ % tc.tasks.length];
           return { ...req, path: `/v1/tasks/${taskId}/tool-calls`, body: JSON.stringify({ callId: randomUUID(), toolId: tc.toolId, arguments: tc.args }) };
@@ -62,6 +70,9 @@ async function main(): Promise<void> {
       p95: pct(95),
       p99: pct(99),
       max: pct(100),
+      // At a fixed rate a slow answer delays the requests queued behind it; autocannon's histogram
+      // counts that wait too (coordinated omission), the response times above do not.
+      p99Corrected: spec.rate ? result.latency.p99 : undefined,
     })}\n`,
   );
 }

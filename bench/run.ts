@@ -1,70 +1,19 @@
 // `npm run bench`: starts the orchestrator (real Temporal dev server, worker, API, PGlite or
 // DATABASE_URL) and drives its HTTP API from a separate process with concurrent gateways; then the
 // scenarios of the policy, provisioning and Slack benches. Prints figures; asserts nothing.
-import { execFile } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { loadConfig } from '../src/config/config';
-import { runOrchestrator, type Orchestrator } from '../src/orchestrator';
+import { randomUUID } from 'node:crypto';
+import { benchActiveTasks } from './active-tasks';
 import { benchApprovals } from './approvals';
 import { benchIdentity } from './identity';
 import { benchPolicy } from './policy';
 import { benchProvisioning } from './provisioning';
 import { benchSlack } from './slack';
 import { benchTraces } from './traces';
-
-interface LoadResult {
-  name: string;
-  requests: number;
-  non2xx: number;
-  errors: number;
-  throughput: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  max: number;
-}
-
-const GATEWAYS = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-
-function load(spec: Record<string, unknown>): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(__dirname, 'load.js'), JSON.stringify(spec)], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${spec.name}: ${stderr || err.message}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult);
-    });
-  });
-}
-
-async function api(o: Orchestrator, token: string, method: string, url: string, body?: unknown) {
-  const res = await fetch(o.baseUrl + url, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-function row(r: LoadResult, floor?: LoadResult): string {
-  const ratio = floor ? `  p99 ${(r.p99 / floor.p99).toFixed(1)}× / throughput ${(floor.throughput / r.throughput).toFixed(1)}× of the floor` : '';
-  return `${r.name.padEnd(44)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}`;
-}
+import { api, benchOrchestrator, GATEWAYS, load, RATE, row, SECONDS } from './harness';
 
 async function benchHttp(): Promise<void> {
-  const tokens = { gateway: randomBytes(18).toString('base64url'), admin: randomBytes(18).toString('base64url') };
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aao-bench-'));
-  const config = loadConfig({
-    ...process.env,
-    AUTH_TOKENS: `gateway:${tokens.gateway},admin:${tokens.admin}`,
-    DATA_DIR: dataDir,
-    PORT: '0',
-    LOG_LEVEL: 'silent',
-  });
+  const { o, tokens, config, stop } = await benchOrchestrator();
   console.log(`HTTP API — ${GATEWAYS} concurrent gateways from a separate process, ${SECONDS} s each; trace store ${config.databaseUrl ? 'PostgreSQL' : 'PGlite'}`);
-  const o = await runOrchestrator(config);
   try {
     // Tasks whose context already holds the tool: decided from the projection.
     const inContext: string[] = [];
@@ -79,18 +28,26 @@ async function benchHttp(): Promise<void> {
       if (first.body.decision !== 'allow') throw new Error(`warm-up call not allowed: ${JSON.stringify(first.body)}`);
       inContext.push(taskId);
     }
+    const toolCall = { tasks: inContext, toolId: 'github.create_pr', args: { repo: 'acme/api', title: 'bench', head: 'b' } };
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
     console.log(row(floor));
-    const decided = await load({
-      name: 'POST tool-calls, tool in context',
+    const decided = await load({ name: 'POST tool-calls, tool in context', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, toolCall });
+    console.log(row(decided, floor));
+    // The same gateways at a fixed offered rate: the latency a gateway sees when the API is not
+    // saturated (as fast as answered, 50 gateways queue behind each other by construction).
+    const floorAtRate = await load({ name: `GET /healthz at ${RATE}/s (the floor)`, url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS, rate: RATE });
+    console.log(row(floorAtRate));
+    const atRate = await load({
+      name: `POST tool-calls, in context, at ${RATE}/s`,
       url: o.baseUrl,
       method: 'POST',
       token: tokens.gateway,
       connections: GATEWAYS,
       durationSeconds: SECONDS,
-      toolCall: { tasks: inContext, toolId: 'github.create_pr', args: { repo: 'acme/api', title: 'bench', head: 'b' } },
+      rate: RATE,
+      toolCall,
     });
-    console.log(row(decided, floor));
+    console.log(row(atRate, floorAtRate));
 
     // A new grant each request: a fresh task's first call goes to its workflow (policy-only path).
     const fresh: string[] = [];
@@ -98,16 +55,19 @@ async function benchHttp(): Promise<void> {
       const t = await api(o, tokens.gateway, 'POST', '/v1/tasks', { userId: 'alice', agentId: 'coding-agent', purpose: 'bench' });
       fresh.push(t.body.taskId as string);
     }
-    const granted = await load({
-      name: 'POST tool-calls, new grant via workflow',
-      url: o.baseUrl,
-      method: 'POST',
-      token: tokens.gateway,
-      connections: 10,
-      amount: fresh.length,
-      toolCall: { tasks: fresh, toolId: 'github.create_pr', args: { repo: 'acme/api', title: 'bench', head: 'b' } },
-    });
-    console.log(row(granted, floor));
+    for (const connections of [1, 10]) {
+      const batch = fresh.splice(0, connections === 1 ? 100 : 300);
+      const granted = await load({
+        name: `POST tool-calls, new grant via workflow, ${connections} gw`,
+        url: o.baseUrl,
+        method: 'POST',
+        token: tokens.gateway,
+        connections,
+        amount: batch.length,
+        toolCall: { tasks: batch, toolId: 'github.create_pr', args: { repo: 'acme/api', title: 'bench', head: 'b' } },
+      });
+      console.log(row(granted, floor));
+    }
     const started = await load({
       name: 'POST /v1/tasks (start a workflow)',
       url: `${o.baseUrl}/v1/tasks`,
@@ -121,8 +81,7 @@ async function benchHttp(): Promise<void> {
     const mem = process.memoryUsage();
     console.log(`memory of this process (API + worker + PGlite): rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MiB`);
   } finally {
-    await o.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await stop();
   }
 }
 
@@ -130,6 +89,7 @@ async function main(): Promise<void> {
   const only = process.argv[2];
   const scenarios: [string, () => Promise<void>][] = [
     ['http', benchHttp],
+    ['tasks', benchActiveTasks],
     ['policy', benchPolicy],
     ['provisioning', benchProvisioning],
     ['slack', benchSlack],

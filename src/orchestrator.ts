@@ -16,6 +16,8 @@ export interface Orchestrator {
   baseUrl: string;
   temporalAddress: string;
   temporalUiUrl?: string;
+  /** The dev server's process id, when this process started one. */
+  temporalPid?: number;
   services: Services;
   api: NestFastifyApplication;
   stop(): Promise<void>;
@@ -57,6 +59,7 @@ export async function runOrchestrator(
     baseUrl: url.origin,
     temporalAddress: address,
     temporalUiUrl: devServer?.uiUrl,
+    temporalPid: devServer?.pid,
     services,
     api,
     async stop() {

@@ -302,13 +302,12 @@ export class TraceStore {
     }
   }
 
-  private commit(batch: Pending[]): Promise<TraceRecord[]> {
-    return this.db.transaction(async (tx) => {
+  private async commit(batch: Pending[]): Promise<TraceRecord[]> {
+    const out = await this.db.transaction(async (tx) => {
       if (!this.headExists) await tx.query('insert into trace_chain_heads (tenant, seq, hash) values ($1, 0, $2) on conflict do nothing', [this.tenant, GENESIS]);
       const [head] = await tx.query<{ seq: string; hash: string }>('select seq, hash from trace_chain_heads where tenant = $1 for update', [
         this.tenant,
       ]);
-      this.headExists = true;
       const { decisions: existing, holds } = await this.existingCalls(tx, batch);
       let prev = { seq: Number(head.seq), hash: head.hash };
       const out: TraceRecord[] = [];
@@ -330,6 +329,9 @@ export class TraceStore {
         }) as TraceRecord;
         prev = { seq: record.seq, hash: record.hash };
         if (key) existing.set(key, record);
+        // An escalation earlier in this batch holds its call for the decisions after it.
+        const held = callKey(p.entry);
+        if (p.entry.kind === 'escalation' && held) holds.set(held, record);
         out.push(record);
         fresh.push(record);
         if (p.opts.within) await p.opts.within(tx);
@@ -352,6 +354,9 @@ export class TraceStore {
       }
       return out;
     });
+    // Only once committed: a rolled-back first batch took its head row with it.
+    this.headExists = true;
+    return out;
   }
 
   /** Decisions (and escalations: held calls) already recorded for the batch's calls; one query per batch. */
@@ -374,6 +379,10 @@ export class TraceStore {
   }
 }
 
+function callKey(entry: TraceEntry): string | undefined {
+  return entry.body.taskId && entry.body.callId ? `${entry.body.taskId}\u0000${entry.body.callId}` : undefined;
+}
+
 function decisionKey(entry: TraceEntry): string | undefined {
-  return entry.kind === 'decision' && entry.body.taskId && entry.body.callId ? `${entry.body.taskId}\u0000${entry.body.callId}` : undefined;
+  return entry.kind === 'decision' ? callKey(entry) : undefined;
 }

@@ -18,7 +18,7 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   governanceDir: string;
-  temporal: { address?: string; namespace: string; taskQueue: string; uiPort: number };
+  temporal: { address?: string; namespace: string; taskQueue: string; uiPort: number; maxCachedWorkflows: number };
   tokens: TokenHash[];
   hrWebhookSecrets: string[];
   slack: { signingSecret?: string; botToken?: string; apiUrl?: string; appToken?: string };
@@ -87,6 +87,7 @@ const schema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('agent-tasks'),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  TEMPORAL_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(10).max(100_000).default(2000),
   AUTH_TOKENS: optional,
   AUTH_TOKEN_HASHES: optional,
   HR_WEBHOOK_SECRET: optional,
@@ -136,6 +137,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       namespace: e.TEMPORAL_NAMESPACE,
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiPort: e.TEMPORAL_UI_PORT,
+      maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS,
     },
     tokens,
     hrWebhookSecrets,

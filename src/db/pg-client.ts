@@ -61,7 +61,8 @@ export class PgClient implements SqlClient {
       try {
         await c.connect();
         await c.query(`LISTEN ${quoteIdent(channel)}`);
-        if (!initial) handler.live(true);
+        if (stopped) await c.end(); // stopped while this reconnect was under way
+        else if (!initial) handler.live(true);
       } catch (err) {
         if (initial) stopped = true; // the caller learns now; nothing keeps retrying behind it
         lost();

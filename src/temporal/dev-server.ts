@@ -11,6 +11,8 @@ const ROOT = path.resolve(__dirname, '..', '..', __dirname.includes(`${path.sep}
 export interface DevServer {
   address: string;
   uiUrl?: string;
+  /** The server's process id (the memory bench reads its resident size). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -73,7 +75,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     await stopChild(child);
     throw err;
   }
-  return { address, uiUrl, stop: () => stopChild(child) };
+  return { address, uiUrl, pid: child.pid, stop: () => stopChild(child) };
 }
 
 async function waitUntilServing(address: string, namespace: string, child: ChildProcess, stderr: () => string): Promise<void> {

@@ -1,0 +1,75 @@
+// What the HTTP scenarios share: an orchestrator of their own and a load generator in a separate process.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, type Config } from '../src/config/config';
+import { runOrchestrator, type Orchestrator } from '../src/orchestrator';
+
+export interface LoadResult {
+  name: string;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  throughput: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  p99Corrected?: number;
+}
+
+export const GATEWAYS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+/** The in-context goal's rate: 2,000 decisions per second from the gateways together. */
+export const RATE = Number(process.env.BENCH_RATE ?? 2000);
+
+export function load(spec: Record<string, unknown>): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    // The spec goes through stdin: 10,000 task ids do not fit in a command line.
+    const child = execFile(process.execPath, [path.join(__dirname, 'load.js')], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${String(spec.name)}: ${stderr || err.message}`));
+      else resolve(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult);
+    });
+    child.stdin!.end(JSON.stringify(spec));
+  });
+}
+
+export async function api(o: Orchestrator, token: string, method: string, url: string, body?: unknown) {
+  const res = await fetch(o.baseUrl + url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+export function row(r: LoadResult, floor?: LoadResult): string {
+  const ratio = floor ? `  p99 ${(r.p99 / floor.p99).toFixed(1)}× / throughput ${(floor.throughput / r.throughput).toFixed(1)}× of the floor` : '';
+  const corrected = r.p99Corrected !== undefined ? `  [p99 counting queueing at the fixed rate: ${r.p99Corrected.toFixed(2)} ms]` : '';
+  return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${corrected}`;
+}
+
+/** The whole orchestrator (dev server, worker, API; PGlite, or PostgreSQL with DATABASE_URL) on a fresh data dir. */
+export async function benchOrchestrator(): Promise<{ o: Orchestrator; tokens: { gateway: string; admin: string }; config: Config; stop(): Promise<void> }> {
+  const tokens = { gateway: randomBytes(18).toString('base64url'), admin: randomBytes(18).toString('base64url') };
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aao-bench-'));
+  const config = loadConfig({
+    ...process.env,
+    AUTH_TOKENS: `gateway:${tokens.gateway},admin:${tokens.admin}`,
+    DATA_DIR: dataDir,
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+  });
+  const o = await runOrchestrator(config);
+  return {
+    o,
+    tokens,
+    config,
+    async stop() {
+      await o.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

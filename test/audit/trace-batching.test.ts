@@ -1,0 +1,302 @@
+// What the trace store's batch does besides chaining, on both engines: a call the workflow holds (an
+// escalation recorded for its callId) is answered by that escalation under `unlessHeld`; `batched`
+// writes run once per batch and key with each new record's item exactly once (never a repeated
+// call's); a caller-chosen traceId marks only a fresh record; and session counters written through
+// TaskRepository.addToSessions stay exact under many concurrent appends from two writers, each
+// item's `after` being the session as of its own call.
+import { randomUUID } from 'node:crypto';
+import { TraceStore, type AppendOptions } from '../../src/audit/trace-store';
+import type { TraceEntry, TraceRecord } from '../../src/audit/trace-types';
+import { PgClient } from '../../src/db/pg-client';
+import type { SqlClient } from '../../src/db/sql';
+import { TaskRepository, type SessionIncrement } from '../../src/tasks/task-repository';
+import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
+
+const decision = (taskId: string, callId: string, traceId?: string): TraceEntry => ({ kind: 'decision', body: { taskId, callId, decision: 'allow' }, traceId });
+
+/** A batched write that records what it was called with (and writes nothing). */
+function recordingWrite(key = 'k') {
+  const invocations: string[][] = [];
+  const opts = (item: string): AppendOptions => ({
+    batched: { key, item, write: async (_tx, items) => void invocations.push(items as string[]) },
+  });
+  return { invocations, opts };
+}
+
+async function insertTask(db: SqlClient, taskId: string): Promise<void> {
+  await db.query(
+    `insert into tasks (task_id, tenant, user_id, agent_id, status, workflow_id, expires_at)
+     values ($1, 'default', 'alice', 'agent', 'active', $1, now() + interval '1 hour')`,
+    [taskId],
+  );
+}
+
+describe.each(ENGINES)('trace batching on %s', (engine) => {
+  let tdb: TestDatabase;
+  let store: TraceStore;
+  let t: string; // a fresh task id per test: decisions are unique per (task, call) across tenants
+  beforeAll(async () => {
+    tdb = await testDatabase(engine);
+    store = new TraceStore(tdb.db, 'default');
+  });
+  beforeEach(() => {
+    t = `t-${randomUUID()}`;
+  });
+  afterAll(async () => {
+    await tdb?.drop();
+  });
+
+  const rowsOf = (taskId: string, callId: string) =>
+    tdb.db.query<{ kind: string; trace_id: string }>('select kind, trace_id from decision_traces where task_id = $1 and call_id = $2 order by seq', [
+      taskId,
+      callId,
+    ]);
+
+  describe('unlessHeld', () => {
+    it('answers a held call with its escalation and writes no decision, nor anything joined to it', async () => {
+      const escalation = await store.append({ kind: 'escalation', body: { taskId: t, callId: 'c1', decision: 'escalate', approvalId: 'ap-1' } });
+      const { invocations, opts } = recordingWrite();
+      let within = 0;
+      const answer = await store.append(decision(t, 'c1', 'mine'), { ...opts('c1'), within: async () => void within++, unlessHeld: true });
+      expect(answer).toEqual(escalation);
+      expect(await rowsOf(t, 'c1')).toEqual([{ kind: 'escalation', trace_id: escalation.traceId }]);
+      expect(invocations).toEqual([]);
+      expect(within).toBe(0);
+    });
+
+    it('answers a held call with its escalation also when it shares a batch with new calls', async () => {
+      const escalation = await store.append({ kind: 'escalation', body: { taskId: t, callId: 'held', decision: 'escalate' } });
+      const { invocations, opts } = recordingWrite();
+      const [a, held, b] = await Promise.all([
+        store.append(decision(t, 'a'), { ...opts('a'), unlessHeld: true }),
+        store.append(decision(t, 'held'), { ...opts('held'), unlessHeld: true }),
+        store.append(decision(t, 'b'), { ...opts('b'), unlessHeld: true }),
+      ]);
+      expect(held).toEqual(escalation);
+      expect([a.kind, b.kind]).toEqual(['decision', 'decision']);
+      expect(invocations).toEqual([['a', 'b']]);
+      expect(await rowsOf(t, 'held')).toEqual([{ kind: 'escalation', trace_id: escalation.traceId }]);
+    });
+
+    it('answers a call with the escalation recorded earlier in the same batch', async () => {
+      const [escalation, answer] = await Promise.all([
+        store.append({ kind: 'escalation', body: { taskId: t, callId: 'same-batch', decision: 'escalate' } }),
+        store.append(decision(t, 'same-batch', 'mine'), { unlessHeld: true }),
+      ]);
+      expect(answer).toEqual(escalation);
+      expect(await rowsOf(t, 'same-batch')).toEqual([{ kind: 'escalation', trace_id: escalation.traceId }]);
+    });
+
+    it('without it, decides a held call (the workflow resolving its own escalation)', async () => {
+      const escalation = await store.append({ kind: 'escalation', body: { taskId: t, callId: 'c1', decision: 'escalate' } });
+      const decided = await store.append(decision(t, 'c1'));
+      expect(decided).toMatchObject({ kind: 'decision', body: { callId: 'c1', decision: 'allow' } });
+      expect(decided.seq).toBeGreaterThan(escalation.seq);
+      expect((await rowsOf(t, 'c1')).map((r) => r.kind)).toEqual(['escalation', 'decision']);
+      // Once decided, the decision wins over the escalation, with or without unlessHeld.
+      expect(await store.append(decision(t, 'c1'), { unlessHeld: true })).toEqual(decided);
+      expect(await store.findCall(t, 'c1')).toEqual(decided);
+    });
+
+    it('decides a call that nothing holds', async () => {
+      const decided = await store.append(decision(t, 'free'), { unlessHeld: true });
+      expect(decided).toMatchObject({ kind: 'decision', body: { callId: 'free' } });
+      expect(await rowsOf(t, 'free')).toEqual([{ kind: 'decision', trace_id: decided.traceId }]);
+    });
+  });
+
+  describe('batched writes', () => {
+    it('runs once per batch for concurrent appends of one key, with every item exactly once', async () => {
+      const n = 100;
+      const { invocations, opts } = recordingWrite();
+      const calls = Array.from({ length: n }, (_, i) => `c${i}`);
+      const records = await Promise.all(calls.map((c) => store.append(decision(t, c), opts(c))));
+      expect(new Set(records.map((r) => r.seq)).size).toBe(n);
+      expect(invocations.length).toBeGreaterThan(0);
+      expect(invocations.length).toBeLessThanOrEqual(n / 10);
+      expect(invocations.flat().sort()).toEqual([...calls].sort());
+    });
+
+    it('hands each key its own items, in the order the records were chained', async () => {
+      const cats = recordingWrite('cats');
+      const dogs = recordingWrite('dogs');
+      const records = await Promise.all([
+        store.append(decision(t, 'c1'), cats.opts('c1')),
+        store.append(decision(t, 'd1'), dogs.opts('d1')),
+        store.append(decision(t, 'c2'), cats.opts('c2')),
+        store.append(decision(t, 'plain')),
+        store.append(decision(t, 'd2'), dogs.opts('d2')),
+      ]);
+      expect(cats.invocations).toEqual([['c1', 'c2']]);
+      expect(dogs.invocations).toEqual([['d1', 'd2']]);
+      expect(records.map((r) => r.seq)).toEqual([...records.map((r) => r.seq)].sort((a, b) => a - b));
+    });
+
+    it('runs in the transaction of its records: a failing write leaves no trace', async () => {
+      await insertTask(tdb.db, t);
+      const opts = (item: string, fail = false): AppendOptions => ({
+        batched: {
+          key: 'k',
+          item,
+          write: async (tx, items) => {
+            await tx.query('update tasks set purpose = $2 where task_id = $1', [t, (items as string[]).join(',')]);
+            if (fail || items.includes('bad')) throw new Error('write failed');
+          },
+        },
+      });
+      const [good, bad] = await Promise.allSettled([store.append(decision(t, 'good'), opts('good')), store.append(decision(t, 'bad'), opts('bad'))]);
+      // The batch failed as a whole; retried one by one, only the bad item fails.
+      expect(good.status).toBe('fulfilled');
+      expect(bad).toMatchObject({ status: 'rejected', reason: new Error('write failed') });
+      expect(await rowsOf(t, 'bad')).toEqual([]);
+      expect((await tdb.db.query('select purpose from tasks where task_id = $1', [t]))[0]).toEqual({ purpose: 'good' });
+    });
+
+    it("keeps appending after a new tenant's first batch is rolled back", async () => {
+      // The first batch of a tenant also creates its chain head row; a failure rolls that back too.
+      const first = new TraceStore(tdb.db, `first-${t}`);
+      const [good, bad] = await Promise.allSettled([
+        first.append(decision(t, 'good')),
+        first.append(decision(t, 'bad'), { within: () => Promise.reject(new Error('joined write failed')) }),
+      ]);
+      expect(bad).toMatchObject({ status: 'rejected', reason: new Error('joined write failed') });
+      expect(good).toMatchObject({ status: 'fulfilled', value: { seq: 1 } });
+      await expect(first.append(decision(t, 'later'))).resolves.toMatchObject({ seq: 2 });
+      expect(await first.verify()).toEqual({ ok: true, checked: 2 });
+    });
+
+    it('skips the item of a call already decided, and runs no write when nothing in the batch is new', async () => {
+      const { invocations, opts } = recordingWrite();
+      const first = await store.append(decision(t, 'dup'), opts('dup#1'));
+      expect(invocations).toEqual([['dup#1']]);
+      invocations.length = 0;
+
+      const [again, ...fresh] = await Promise.all([store.append(decision(t, 'dup'), opts('dup#2')), store.append(decision(t, 'x'), opts('x'))]);
+      expect(again).toEqual(first);
+      expect(fresh[0].body.callId).toBe('x');
+      expect(invocations).toEqual([['x']]);
+      invocations.length = 0;
+
+      expect(await store.append(decision(t, 'dup'), opts('dup#3'))).toEqual(first);
+      expect(invocations).toEqual([]);
+      expect((await rowsOf(t, 'dup')).length).toBe(1);
+    });
+
+    it('passes only the first item when one batch holds the same call twice', async () => {
+      const { invocations, opts } = recordingWrite();
+      const [a, b] = await Promise.all([store.append(decision(t, 'twice'), opts('first')), store.append(decision(t, 'twice'), opts('second'))]);
+      expect(b).toEqual(a);
+      expect(invocations).toEqual([['first']]);
+      expect((await rowsOf(t, 'twice')).length).toBe(1);
+    });
+  });
+
+  describe('caller-chosen traceId', () => {
+    it('names a fresh record, and tells the caller a repeated call was answered by an earlier one', async () => {
+      const mine = `mine-${randomUUID()}`;
+      const fresh = await store.append(decision(t, 'c1', mine));
+      expect(fresh.traceId).toBe(mine);
+      expect(await store.get(mine)).toEqual(fresh);
+
+      const theirs = `theirs-${randomUUID()}`;
+      const repeated = await store.append(decision(t, 'c1', theirs));
+      expect(repeated.traceId).toBe(mine);
+      expect(await store.get(theirs)).toBeUndefined();
+
+      // In one batch: the first caller's id is used, the second caller learns it was not theirs.
+      const [x, y] = await Promise.all([store.append(decision(t, 'c2', 'x-' + mine)), store.append(decision(t, 'c2', 'y-' + mine))]);
+      expect([x.traceId, y.traceId]).toEqual(['x-' + mine, 'x-' + mine]);
+      expect(await store.get('y-' + mine)).toBeUndefined();
+    });
+
+    it('is not used when a held call is answered by its escalation', async () => {
+      const escalation = await store.append({ kind: 'escalation', body: { taskId: t, callId: 'h' } });
+      const mine = `mine-${randomUUID()}`;
+      expect((await store.append(decision(t, 'h', mine), { unlessHeld: true })).traceId).toBe(escalation.traceId);
+      expect(await store.get(mine)).toBeUndefined();
+    });
+
+    it('is random when omitted', async () => {
+      const [a, b] = await Promise.all([store.append(decision(t, 'a')), store.append(decision(t, 'b'))]);
+      expect(a.traceId).not.toBe(b.traceId);
+      expect(a.traceId).toMatch(/^[0-9a-f-]{36}$/);
+    });
+  });
+
+  describe('session counters (TaskRepository.addToSessions)', () => {
+    it('count every allowed call exactly under concurrent appends from two writers, each item seeing its own position', async () => {
+      // Two writers on different tenants (different chain heads, so their transactions really
+      // overlap on PostgreSQL) over two clients where the engine has more than one connection.
+      const second = engine === 'postgres' ? PgClient.open(tdb.url!) : tdb.db;
+      try {
+        const writers = [new TraceStore(tdb.db, `sessions-a-${t}`), new TraceStore(second, `sessions-b-${t}`)];
+        const repos = [new TaskRepository(tdb.db), new TaskRepository(second)];
+        // Each chain started first: a tenant's first batch failing is another test's subject (above).
+        for (const w of writers) await w.append({ kind: 'task', body: { note: 'chain start' } });
+        const taskIds = [`${t}-1`, `${t}-2`, `${t}-3`];
+        for (const id of taskIds) await insertTask(tdb.db, id);
+        const perTask = 120; // 360 appends in all: more than one batch (200) per writer
+        const appended: { item: SessionIncrement; record: TraceRecord; writer: number; fresh: boolean }[] = [];
+        const toolOf = (i: number) => (i % 3 ? 'github.read' : 'github.search');
+
+        /** As DecisionService.commit does for an allowed call: its own traceId tells it whether its item was counted. */
+        const commit = async (writer: number, taskId: string, i: number) => {
+          const item: SessionIncrement = { taskId, call: { toolId: toolOf(i), appId: 'github', action: 'Read', dataClassification: 'internal' } };
+          const repo = repos[writer];
+          const traceId = randomUUID();
+          const record = await writers[writer].append(decision(taskId, `c${i}`, traceId), {
+            batched: { key: 'session', item, write: (tx, items) => repo.addToSessions(tx, items as SessionIncrement[]) },
+          });
+          appended.push({ item, record, writer, fresh: record.traceId === traceId });
+        };
+
+        // Waves over several turns of the event loop, so batches of both writers interleave.
+        const pending: Promise<void>[] = [];
+        for (let i = 0; i < perTask; i++) {
+          for (const [k, taskId] of taskIds.entries()) pending.push(commit((i + k) % 2, taskId, i));
+          if (i % 25 === 24) await new Promise((r) => setImmediate(r));
+        }
+        // The same calls again (a gateway's retries, some through the other writer): never counted twice.
+        for (const taskId of taskIds) for (let i = 0; i < 10; i++) pending.push(commit(i % 2, taskId, i));
+        await Promise.all(pending);
+
+        for (const taskId of taskIds) {
+          const [row] = await tdb.db.query<{ session: { calls: number; tools: Record<string, number>; actions: Record<string, number> } }>(
+            'select session from tasks where task_id = $1',
+            [taskId],
+          );
+          expect(row.session.calls).toBe(perTask);
+          expect(row.session.actions.Read).toBe(perTask);
+          expect(row.session.tools).toEqual({ 'github.search': perTask / 3, 'github.read': (perTask * 2) / 3 });
+          expect((await repos[0].get(taskId))!.session).toMatchObject({ calls: perTask, dataClassificationsRead: ['internal'] });
+
+          const mine = appended.filter((a) => a.item.taskId === taskId);
+          const fresh = mine.filter((a) => a.fresh);
+          // One fresh record per call; a repeat got that record back.
+          expect(fresh.map((a) => a.record.body.callId).sort()).toEqual(Array.from({ length: perTask }, (_, i) => `c${i}`).sort());
+          for (const a of mine.filter((m) => !m.fresh)) expect(fresh.find((f) => f.record.body.callId === a.record.body.callId)?.record).toEqual(a.record);
+          // Every position 1..perTask taken by exactly one call.
+          expect(fresh.map((a) => a.item.after!.calls).sort((a, b) => a - b)).toEqual(Array.from({ length: perTask }, (_, i) => i + 1));
+          // Within a writer's chain, a later record saw a later position.
+          for (const w of [0, 1]) {
+            const positions = fresh
+              .filter((a) => a.writer === w)
+              .sort((a, b) => a.record.seq - b.record.seq)
+              .map((a) => a.item.after!.calls);
+            expect(positions).toEqual([...positions].sort((a, b) => a - b));
+          }
+          // `after` is the session with this very call in it.
+          for (const a of fresh) {
+            const { after, call } = a.item;
+            expect(after!.actions.Read).toBe(after!.calls);
+            expect((after!.tools['github.read'] ?? 0) + (after!.tools['github.search'] ?? 0)).toBe(after!.calls);
+            expect(after!.tools[call.toolId]).toBeGreaterThan(0);
+          }
+        }
+        for (const w of writers) expect((await w.verify()).ok).toBe(true);
+      } finally {
+        if (second !== tdb.db) await second.close();
+      }
+    });
+  });
+});
