@@ -17,7 +17,6 @@ export interface LoadResult {
   p95: number;
   p99: number;
   max: number;
-  p99Corrected?: number;
 }
 
 export const GATEWAYS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -47,8 +46,7 @@ export async function api(o: Orchestrator, token: string, method: string, url: s
 
 export function row(r: LoadResult, floor?: LoadResult): string {
   const ratio = floor ? `  p99 ${(r.p99 / floor.p99).toFixed(1)}× / throughput ${(floor.throughput / r.throughput).toFixed(1)}× of the floor` : '';
-  const corrected = r.p99Corrected !== undefined ? `  [p99 counting queueing at the fixed rate: ${r.p99Corrected.toFixed(2)} ms]` : '';
-  return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${corrected}`;
+  return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}`;
 }
 
 /** The whole orchestrator (dev server, worker, API; PGlite, or PostgreSQL with DATABASE_URL) on a fresh data dir. */

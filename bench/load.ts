@@ -1,7 +1,9 @@
 // The load generator, run as its own process (so it does not share the server's two cores'
-// event loop): autocannon against one endpoint, printing one JSON line of results.
+// event loop): autocannon against one endpoint as fast as answered, or (`rate`) requests sent
+// evenly at a fixed rate, printing one JSON line of results.
 // stdin: a JSON LoadSpec.
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import autocannon from 'autocannon';
 
 interface LoadSpec {
@@ -28,6 +30,16 @@ async function main(): Promise<void> {
   if (spec.token) headers.authorization = `Bearer ${spec.token}`;
   let next = 0;
   const tc = spec.toolCall;
+  const pathAndBody = (): { path?: string; body?: string } => {
+    if (spec.startTask) {
+      const taskId = typeof spec.startTask === 'object' ? `${spec.startTask.prefix}-${next++}` : undefined;
+      return { body: JSON.stringify({ taskId, userId: 'alice', agentId: 'coding-agent', purpose: 'bench' }) };
+    }
+    if (!tc) return {};
+    const taskId = tc.tasks[next++ % tc.tasks.length];
+    return { path: `/v1/tasks/${taskId}/tool-calls`, body: JSON.stringify({ callId: randomUUID(), toolId: tc.toolId, arguments: tc.args }) };
+  };
+  if (spec.rate) return paced(spec, headers, pathAndBody);
   // Every response time, for exact percentiles (autocannon's summary has no p95).
   const times: number[] = [];
   let done!: (r: autocannon.Result) => void;
@@ -38,20 +50,11 @@ async function main(): Promise<void> {
     connections: spec.connections,
     duration: spec.durationSeconds ?? 10,
     amount: spec.amount,
-    overallRate: spec.rate,
     headers,
     requests: [
       {
         method: spec.method,
-        setupRequest: (req) => {
-          if (spec.startTask) {
-            const taskId = typeof spec.startTask === 'object' ? `${spec.startTask.prefix}-${next++}` : undefined;
-            return { ...req, body: JSON.stringify({ taskId, userId: 'alice', agentId: 'coding-agent', purpose: 'bench' }) };
-          }
-          if (!tc) return req;
-          const taskId = tc.tasks[next++ % tc.tasks.length];
-          return { ...req, path: `/v1/tasks/${taskId}/tool-calls`, body: JSON.stringify({ callId: randomUUID(), toolId: tc.toolId, arguments: tc.args }) };
-        },
+        setupRequest: (req) => ({ ...req, ...pathAndBody() }),
       },
     ],
   }, (err: unknown, r: autocannon.Result) => (err ? failed(err) : done(r)));
@@ -70,11 +73,54 @@ async function main(): Promise<void> {
       p95: pct(95),
       p99: pct(99),
       max: pct(100),
-      // At a fixed rate a slow answer delays the requests queued behind it; autocannon's histogram
-      // counts that wait too (coordinated omission), the response times above do not.
-      p99Corrected: spec.rate ? result.latency.p99 : undefined,
     })}\n`,
   );
+}
+
+/**
+ * Open loop: request i is due at start + i/rate, whatever happened to the others, over at most
+ * `connections` kept-alive sockets (the gateways). Latency runs from when a request was due, so
+ * time spent waiting for a free socket counts (no coordinated omission).
+ */
+async function paced(spec: LoadSpec, headers: Record<string, string>, next: () => { path?: string; body?: string }): Promise<void> {
+  const url = new URL(spec.url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
+  const seconds = spec.durationSeconds ?? 10;
+  const total = Math.round(spec.rate! * seconds);
+  const times: number[] = [];
+  let non2xx = 0;
+  let errors = 0;
+  const start = performance.now();
+  const one = (due: number) =>
+    new Promise<void>((resolve) => {
+      const { path, body } = next();
+      const req = http.request({ agent, host: url.hostname, port: url.port, method: spec.method, path: path ?? url.pathname, headers }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          times.push(performance.now() - due);
+          if (res.statusCode! < 200 || res.statusCode! >= 300) non2xx++;
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      req.end(body);
+    });
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; ) {
+    const now = performance.now();
+    for (; i < total && start + (i * 1000) / spec.rate! <= now; i++) inflight.push(one(start + (i * 1000) / spec.rate!));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inflight);
+  const elapsed = (performance.now() - start) / 1000;
+  agent.destroy();
+  times.sort((a, b) => a - b);
+  const pct = (p: number) => Number((times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))] ?? NaN).toFixed(2));
+  const result = { name: spec.name, requests: times.length, non2xx, errors, throughput: times.length / elapsed, p50: pct(50), p95: pct(95), p99: pct(99), max: pct(100) };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 main().catch((err) => {
