@@ -59,6 +59,7 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
   const traces = new TraceStore(db, config.tenant);
   const metrics = new Metrics();
   metrics.observeDatabase(db);
+  metrics.observeProjection(projection);
   const decisions = new DecisionService({ policy, people: projection, directory, tasks, traces, credentials, secrets });
   const refresh = setInterval(() => void policy.refresh().catch(() => undefined), 1000);
   refresh.unref();

@@ -1,6 +1,7 @@
 // Prometheus metrics of this process.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SqlClient } from '../db/sql';
+import type { LiveProjection } from '../projection/live-projection';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -27,6 +28,27 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The live projection: whether it hears changes (0: every call reads the database) and what it holds. */
+  observeProjection(projection: LiveProjection): void {
+    new Gauge({
+      name: 'agent_access_projection_listening',
+      help: '1 while database change notifications reach this process (the projection caches); 0 otherwise',
+      registers: [this.registry],
+      collect() {
+        this.set(projection.listening ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'agent_access_projection_entries',
+      help: 'Entries the live projection holds in memory, by kind',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [kind, n] of Object.entries(projection.size)) this.set({ kind }, n);
+      },
+    });
   }
 
   /** Gauges read from the database at scrape time, so every replica reports the same truth. */

@@ -120,6 +120,11 @@ export class LiveProjection {
     }
   }
 
+  /** Whether changes are being heard (else nothing is cached and every call reads the database). */
+  get listening(): boolean {
+    return this.live;
+  }
+
   /** Entries held, for metrics and the memory bench. */
   get size(): { tasks: number; users: number; agents: number } {
     return { tasks: this.tasks.size, users: this.users.size, agents: this.agents.size };

@@ -159,5 +159,8 @@ describe('tasks API', () => {
     for (const gauge of ['approvals_pending', 'approvals_pending_oldest_seconds', 'grants_live', 'revocations_failing']) {
       expect(metrics.body).toMatch(new RegExp(`^agent_access_${gauge} \\d+`, 'm'));
     }
+    expect(metrics.body).toMatch(/^agent_access_projection_listening 1$/m);
+    // The calls above loaded the task into the projection (and its person and agent).
+    expect(metrics.body).toMatch(/^agent_access_projection_entries\{kind="tasks"\} [1-9]\d*$/m);
   });
 });
