@@ -8,6 +8,7 @@ import path from 'node:path';
 import { loadConfig } from '../src/config/config';
 import { runOrchestrator } from '../src/orchestrator';
 import { sendSignedClick, startSlackDouble } from '../test/support/slack-double';
+import { exitWhenDone } from './harness';
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
@@ -67,12 +68,4 @@ export async function benchApprovals(rounds = Number(process.env.BENCH_APPROVALS
   console.log(`  approval click → waiting gateway has allow   p50 ${pct(toDecision, 50).toFixed(1)} ms  p99 ${pct(toDecision, 99).toFixed(1)} ms`);
 }
 
-if (require.main === module) {
-  benchApprovals().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) exitWhenDone(benchApprovals());

@@ -71,3 +71,14 @@ export async function benchOrchestrator(): Promise<{ o: Orchestrator; tokens: { 
     },
   };
 }
+
+/** A scenario run on its own (`node dist/bench/<name>.js`): exits once it is done, 1 on failure. */
+export function exitWhenDone(run: Promise<unknown>): void {
+  run.then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { loadConfig } from '../src/config/config';
 import { runOrchestrator, type Orchestrator } from '../src/orchestrator';
+import { exitWhenDone } from './harness';
 
 const TASKS = Number(process.env.BENCH_OFFBOARD_TASKS ?? 50);
 const USERS = Number(process.env.BENCH_SCIM_USERS ?? 100_000);
@@ -183,12 +184,4 @@ export async function benchIdentity(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  benchIdentity().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) exitWhenDone(benchIdentity());

@@ -8,6 +8,7 @@ import type { BundleTestCaseWithRates } from '../src/policy/bundle-tests';
 import { compilePolicy, type CompiledPolicy } from '../src/policy/compile';
 import { loadBundleDir } from '../src/policy/load-bundle';
 import { emptySession } from '../src/policy/session';
+import { exitWhenDone } from './harness';
 
 const ACTIONS: ActionClass[] = ['Read', 'Write', 'Destructive', 'External'];
 const DEPARTMENTS = Array.from({ length: 12 }, (_, i) => `dept-${i}`);
@@ -225,9 +226,4 @@ export async function benchPolicy(): Promise<void> {
   cedarSideBySide();
 }
 
-if (require.main === module) {
-  benchPolicy().catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) exitWhenDone(benchPolicy());

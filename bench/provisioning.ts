@@ -10,6 +10,7 @@ import { DirectoryRepository, type SeedPerson } from '../src/directory/directory
 import type { App } from '../src/policy/bundle';
 import { EncryptedSecretStore } from '../src/vault/encrypted-secret-store';
 import { startScimTarget, type ScimTarget } from '../test/support/scim-target';
+import { exitWhenDone } from './harness';
 
 const GROUP = 'Bench Editors';
 const APP: App = {
@@ -116,9 +117,4 @@ export async function benchProvisioning(opts: { iterations?: number; warmup?: nu
   }
 }
 
-if (require.main === module) {
-  benchProvisioning().catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) exitWhenDone(benchProvisioning());

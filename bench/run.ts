@@ -9,7 +9,7 @@ import { benchPolicy } from './policy';
 import { benchProvisioning } from './provisioning';
 import { benchSlack } from './slack';
 import { benchTraces } from './traces';
-import { api, benchOrchestrator, GATEWAYS, load, RATE, row, SECONDS } from './harness';
+import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECONDS } from './harness';
 
 async function benchHttp(): Promise<void> {
   const { o, tokens, config, stop } = await benchOrchestrator();
@@ -97,10 +97,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+exitWhenDone(main());

@@ -15,6 +15,7 @@ import { slackWebClient } from '../src/slack/slack-web-client';
 import { startSlackDouble } from '../test/support/slack-double';
 import { CRM, EXPORT_TOOL, policy } from '../test/slack/fixtures';
 import { DIGEST, openWorld } from '../test/slack/world';
+import { exitWhenDone } from './harness';
 
 const SIGNING_SECRET = 'bench-signing-secret';
 const KEY = 'bench-approval-signing-key-0123456789abcdef';
@@ -151,9 +152,4 @@ export async function benchSlack(opts: { iterations?: number; warmup?: number } 
   }
 }
 
-if (require.main === module) {
-  benchSlack().catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) exitWhenDone(benchSlack());

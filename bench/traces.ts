@@ -8,6 +8,7 @@ import { migrate } from '../src/db/migrate';
 import { PgClient } from '../src/db/pg-client';
 import { PgliteClient } from '../src/db/pglite-client';
 import type { SqlClient } from '../src/db/sql';
+import { exitWhenDone } from './harness';
 
 const ADMIN_URL = process.env.POSTGRES_BENCH_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -112,12 +113,4 @@ export async function benchTraces(): Promise<void> {
   await withDatabase('postgres', (db) => queryBench(db, 'Postgres', 1_000_000));
 }
 
-if (require.main === module) {
-  benchTraces().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) exitWhenDone(benchTraces());

@@ -2,21 +2,20 @@
 import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { TaskActivities } from '../activities';
 
-/** Decisions and projection writes: short, local, retried quickly. */
-export const acts = proxyActivities<TaskActivities>({
+/** Decisions and projection writes: short, retried quickly. */
+const SHORT = {
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '100 milliseconds', maximumInterval: '5 seconds' },
-});
+} satisfies ActivityOptions;
+
+export const acts = proxyActivities<TaskActivities>(SHORT);
 
 /**
  * The task workflow's decisions and projection writes as local activities: run by the worker that
  * runs the workflow, with no round trip through the server to schedule them — a decision that
- * changes the context costs one workflow task instead of one per step. Same timeouts and retries.
+ * changes the context costs one workflow task instead of one per step.
  */
-export const local = proxyLocalActivities<TaskActivities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '100 milliseconds', maximumInterval: '5 seconds' },
-});
+export const local = proxyLocalActivities<TaskActivities>(SHORT);
 
 /**
  * Slack posts: retried while Slack is down (a 429's Retry-After sets the next delay), for at most a

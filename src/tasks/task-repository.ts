@@ -100,14 +100,6 @@ export class TaskRepository {
     return { task: toTask(row), live };
   }
 
-  async liveGrant(taskId: string, toolId: string): Promise<GrantRecord | undefined> {
-    const [row] = await this.db.query<GrantRow>('select * from grants where task_id = $1 and tool_id = $2 and revoked_at is null', [
-      taskId,
-      toolId,
-    ]);
-    return row && toGrant(row);
-  }
-
   /**
    * The agent already holds this access for this person: a live grant, in an active task, of one of
    * `toolIds` (the app's tools that need the same entitlement; a grant of another entitlement of the

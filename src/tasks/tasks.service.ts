@@ -187,12 +187,12 @@ export class TasksService {
       const outcome = { decision: 'deny' as const, reason, policyVersion: this.s.policy.active().version };
       return { result: await this.s.decisions.commit(task, call, outcome, undefined, [], { unlessHeld: true }), path: 'projection' };
     }
-    const held = live.get(call.toolId);
-    if (held && (!held.grant.expiresAt || Date.parse(held.grant.expiresAt) > now)) {
+    const inContext = live.get(call.toolId);
+    if (inContext && (!inContext.grant.expiresAt || Date.parse(inContext.grant.expiresAt) > now)) {
       const evaluated = await this.s.decisions.evaluate(task, call);
       // In context: decided here from the projection. Escalation changes the context: workflow.
       if (evaluated.decision !== 'escalate') {
-        const opts = { credentialRefId: held.credentialRefId ?? null, unlessHeld: true };
+        const opts = { credentialRefId: inContext.credentialRefId ?? null, unlessHeld: true };
         return { result: await this.s.decisions.commit(task, call, evaluated, undefined, [], opts), path: 'projection' };
       }
     }
