@@ -2,6 +2,7 @@
 // (Imported by relative path: the workflow bundler does not resolve path aliases.)
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { EvaluatedPlan } from '../activities';
 
 /** Custom search attributes the dev server registers and the task workflow carries. */
 export const SEARCH_ATTRIBUTES = { DelegatorId: 'Keyword', AgentId: 'Keyword' } as const;
@@ -36,6 +37,25 @@ export interface ContextEntry {
 export interface CarriedState {
   context: ContextEntry[];
   decided: [string, ToolCallResult][];
+  /** Calls waiting for a human when the run continued as new: the new run waits on for them. */
+  holds?: HeldCall[];
+}
+
+/** Where a held call waits for a human, with the absolute deadline of that wait. */
+export type WaitStage = { phase: 'confirmation'; deadline: string } | { phase: 'approval'; step: number; deadline: string };
+
+/** A call held inside the workflow for the person's confirmation or an approver's decision. */
+export interface HeldCall extends PendingCall {
+  call: ToolCallRequest;
+  plan: EvaluatedPlan;
+  digest: string;
+  /** Who may answer now (person ids); for a confirmation, the delegating person only. */
+  answerers: string[];
+  answer?: ApprovalAnswer;
+  /** Answers of earlier holds of this call (the person's confirmation before an approval chain). */
+  answers: ApprovalAnswer[];
+  /** Set only while it waits for a human with its cards posted: the one state that can be carried. */
+  waiting?: WaitStage;
 }
 
 export interface ToolCallRequest {

@@ -6,7 +6,7 @@ import type {
   CollapseResult,
   ContextEntry,
   EndTaskRequest,
-  PendingCall,
+  HeldCall,
   TaskInput,
   TaskStatus,
   TaskView,
@@ -16,19 +16,11 @@ import type {
 /** Decisions remembered for idempotency inside the workflow; older ones are answered from the trace. */
 const DECIDED_KEPT = 500;
 
-/** A held call waiting for a human: the person's confirmation or an approver's decision. */
-export interface Hold extends PendingCall {
-  digest: string;
-  /** Who may answer now (person ids); for a confirmation, the delegating person only. */
-  answerers: string[];
-  answer?: ApprovalAnswer;
-}
-
 const refuse = (type: string, message: string) => ApplicationFailure.create({ type, message, nonRetryable: true });
 
 export class TaskState {
   readonly context = new Map<string, ContextEntry>();
-  readonly holds = new Map<string, Hold>();
+  readonly holds = new Map<string, HeldCall>();
   /** Slack card updates still in flight (not carried: a run waits for them before it ends). */
   readonly cardUpdates = new Set<Promise<unknown>>();
   private readonly decided = new Map<string, ToolCallResult>();
@@ -40,6 +32,7 @@ export class TaskState {
   constructor(readonly input: TaskInput) {
     for (const entry of input.carried?.context ?? []) this.context.set(entry.toolId, entry);
     for (const [callId, result] of input.carried?.decided ?? []) this.decided.set(callId, result);
+    for (const hold of input.carried?.holds ?? []) this.holds.set(hold.approvalId, hold);
   }
 
   get status(): TaskStatus {
@@ -65,7 +58,7 @@ export class TaskState {
     this.endRequest ??= req;
   }
 
-  hold(h: Hold): void {
+  hold(h: HeldCall): void {
     this.holds.set(h.approvalId, h);
   }
 
@@ -110,6 +103,7 @@ export class TaskState {
   }
 
   carry(): CarriedState {
-    return { context: [...this.context.values()], decided: [...this.decided.entries()] };
+    const holds = [...this.holds.values()];
+    return { context: [...this.context.values()], decided: [...this.decided.entries()], ...(holds.length ? { holds } : {}) };
   }
 }

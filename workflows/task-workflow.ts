@@ -5,6 +5,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   setHandler,
   sleep,
   uuid4,
@@ -23,12 +24,13 @@ import {
   type CollapseResult,
   type ContextEntry,
   type GrantVia,
+  type HeldCall,
   type Reason,
   type TaskInput,
   type ToolCallRequest,
   type ToolCallResult,
 } from './messages';
-import { TaskState, type Hold } from './task-state';
+import { TaskState } from './task-state';
 
 /** Continue-as-new once history passes this many events (Temporal caps a history at 51,200). */
 export const HISTORY_EVENTS_LIMIT = 10_000;
@@ -47,9 +49,17 @@ export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOption
   const state = new TaskState(input);
   const historyLimit = options.historyEventsLimit ?? HISTORY_EVENTS_LIMIT;
   const inFlight = new Set<Promise<void>>();
+  const track = (settling: Promise<void>) => {
+    const p = settling.finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
   /** Calls being decided now: one may still become a held call. */
   let deciding = 0;
   const idle = () => deciding === 0 && inFlight.size === 0;
+  // Runs started before held calls could be carried keep waiting for them to settle (replay).
+  const carriesHolds = patched('carry-held-calls');
+  /** Nothing is mid-step: every held call waits for a human with its cards posted. */
+  const carriable = () => deciding === 0 && (carriesHolds ? [...state.holds.values()].every((h) => h.waiting) : inFlight.size === 0);
 
   setHandler(taskViewQuery, () => state.view());
   setHandler(revokeAllSignal, (req) => state.requestEnd(req));
@@ -70,10 +80,7 @@ export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOption
       deciding++;
       try {
         const { result, held } = await decide(state, req, options);
-        if (held) {
-          const p = held.finally(() => inFlight.delete(p));
-          inFlight.add(p);
-        }
+        if (held) track(held);
         return state.remember(result);
       } finally {
         deciding--;
@@ -90,9 +97,10 @@ export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOption
     await condition(() => state.collapsed !== undefined);
     return state.collapsed!;
   });
+  // Calls an earlier run held wait on here, from where they were.
+  for (const hold of state.holds.values()) track(settle(state, hold, options));
 
-  // Held calls are not carried across continue-as-new: it waits until none is held or being decided.
-  const tooLong = () => idle() && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit);
+  const tooLong = () => carriable() && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit);
   for (;;) {
     const ttlMs = Math.max(1, Date.parse(input.expiresAt) - Date.now());
     const woke = await condition(() => state.endRequest !== undefined || tooLong(), ttlMs);
@@ -102,7 +110,8 @@ export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOption
     await condition(() => allHandlersFinished() || state.endRequest !== undefined);
     if (!state.endRequest && tooLong()) {
       await cardsUpdated(state);
-      return continueAsNew<typeof taskWorkflow>({ ...input, carried: state.carry() }, options);
+      // A call may have come in meanwhile (runs from before the patch continued regardless).
+      if (!carriesHolds || (!state.endRequest && tooLong())) return continueAsNew<typeof taskWorkflow>({ ...input, carried: state.carry() }, options);
     }
   }
 
@@ -163,46 +172,55 @@ async function decide(
     if (grant && result.decision === 'allow') state.grant(grant);
     return { result };
   }
-  const hold: Hold = {
+  const hold: HeldCall = {
     approvalId: uuid4(),
     callId: req.callId,
     toolId: req.toolId,
     kind: plan.needsConfirmation ? 'confirmation' : 'approval',
     since: req.requestedAt,
+    call: req,
+    plan,
     digest: plan.digest,
     answerers: [],
+    answers: [],
   };
   state.hold(hold);
   const result = await local.openHold({ taskId, call: req, approvalId: hold.approvalId, kind: hold.kind, plan });
-  return { result, held: settle(state, req, plan, hold, options) };
+  return { result, held: settle(state, hold, options) };
 }
 
 function contextEntry(req: ToolCallRequest, plan: EvaluatedPlan, via: GrantVia, at = req.requestedAt): ContextEntry {
   return { toolId: req.toolId, appId: plan.appId!, grantedAt: at, via };
 }
 
-/** Runs a held call to its end: confirmation, approval chain, re-check, provisioning, decision. */
-async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPlan, hold: Hold, options: TaskWorkflowOptions): Promise<void> {
+/**
+ * Runs a held call to its end: confirmation, approval chain, re-check, provisioning, decision.
+ * A hold carried from an earlier run resumes at its wait (`hold.waiting`): its cards are out.
+ */
+async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOptions): Promise<void> {
   const taskId = state.input.taskId;
-  const answers: ApprovalAnswer[] = [];
-  let finalHold: Hold = hold;
+  const { call: req, plan } = first;
+  const answers = first.answers;
+  let hold = first;
   const finish = async (result: () => Promise<ToolCallResult>, status: 'approved' | 'denied' | 'timed_out' | 'cancelled') => {
     const decided = await result();
     state.remember(decided);
-    await local.closeHold({ approvalId: finalHold.approvalId, status, answer: finalHold.answer });
+    await local.closeHold({ approvalId: hold.approvalId, status, answer: hold.answer });
     // Every card of the approval shows the outcome; a Slack outage must not hold the decision back.
-    cardUpdate(state, notify.updateCards({ approvalId: finalHold.approvalId, outcome: status, by: finalHold.answer?.personId, at: new Date().toISOString(), comment: finalHold.answer?.comment }));
+    cardUpdate(state, notify.updateCards({ approvalId: hold.approvalId, outcome: status, by: hold.answer?.personId, at: new Date().toISOString(), comment: hold.answer?.comment }));
     state.release(hold.approvalId);
-    if (finalHold !== hold) state.release(finalHold.approvalId);
   };
   const ended = () => state.status !== 'active';
   const endedReason = (): Reason => ({ code: 'task_not_active', message: `The task is ${state.status}.` });
 
-  if (plan.needsConfirmation) {
-    hold.answerers = [state.input.userId];
-    await notify.askConfirmation({ taskId, approvalId: hold.approvalId, call: req, plan });
-    const timeoutMs = (options.confirmationTimeoutSeconds ?? 900) * 1000;
-    await condition(() => hold.answer !== undefined || ended(), timeoutMs);
+  if (hold.kind === 'confirmation') {
+    if (!hold.waiting) {
+      hold.answerers = [state.input.userId];
+      await notify.askConfirmation({ taskId, approvalId: hold.approvalId, call: req, plan });
+      hold.waiting = { phase: 'confirmation', deadline: new Date(Date.now() + (options.confirmationTimeoutSeconds ?? 900) * 1000).toISOString() };
+    }
+    await condition(() => hold.answer !== undefined || ended(), msUntil(hold.waiting.deadline));
+    hold.waiting = undefined;
     if (!hold.answer) {
       const why = ended() ? endedReason() : { code: 'confirmation_timed_out', message: 'The person did not confirm in time.' };
       return finish(() => deny(state, req, why, plan), ended() ? 'cancelled' : 'timed_out');
@@ -211,20 +229,20 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
     if (hold.answer.choice !== 'confirm') {
       return finish(() => deny(state, req, { code: 'person_declined', message: 'The person declined to give the agent this tool.' }, plan), 'denied');
     }
+    if (plan.needsApproval) {
+      // A confirmed call that also needs approval continues on a fresh hold: a new card, a new id.
+      await local.closeHold({ approvalId: hold.approvalId, status: 'approved', answer: hold.answer });
+      cardUpdate(state, notify.updateCards({ approvalId: hold.approvalId, outcome: 'confirm', by: hold.answer?.personId, at: new Date().toISOString() }));
+      state.release(hold.approvalId);
+      hold = { ...hold, approvalId: uuid4(), kind: 'approval', answerers: [], answer: undefined };
+      state.hold(hold);
+      await local.openHold({ taskId, call: req, approvalId: hold.approvalId, kind: 'approval', plan });
+    }
   }
 
   let choice: ApprovalAnswer['choice'] | undefined;
   if (plan.needsApproval) {
-    // A confirmed call that also needs approval continues on a fresh hold: a new card, a new id.
-    if (plan.needsConfirmation) {
-      await local.closeHold({ approvalId: hold.approvalId, status: 'approved', answer: hold.answer });
-      cardUpdate(state, notify.updateCards({ approvalId: hold.approvalId, outcome: 'confirm', by: hold.answer?.personId, at: new Date().toISOString() }));
-      state.release(hold.approvalId);
-      finalHold = { ...hold, approvalId: uuid4(), kind: 'approval', answerers: [], answer: undefined };
-      state.hold(finalHold);
-      await local.openHold({ taskId, call: req, approvalId: finalHold.approvalId, kind: 'approval', plan });
-    }
-    const answer = await approvalChain(state, req, plan, finalHold);
+    const answer = await approvalChain(state, hold);
     if (!answer) {
       const why = ended() ? endedReason() : { code: 'approval_timed_out', message: 'No approver answered in time.' };
       return finish(() => deny(state, req, why, plan), ended() ? 'cancelled' : 'timed_out');
@@ -264,19 +282,40 @@ async function settle(state: TaskState, req: ToolCallRequest, plan: EvaluatedPla
   }, 'approved');
 }
 
-/** Walks the route's steps; a step with nobody reachable, or whose time runs out, moves on. */
-async function approvalChain(state: TaskState, req: ToolCallRequest, plan: EvaluatedPlan, hold: Hold): Promise<ApprovalAnswer | undefined> {
+const msUntil = (at: string) => Math.max(1, Date.parse(at) - Date.now());
+
+/**
+ * Walks the route's steps; a step with nobody reachable, or whose time runs out, moves on.
+ * A carried hold starts at the step it waited on, until that step's deadline.
+ */
+async function approvalChain(state: TaskState, hold: HeldCall): Promise<ApprovalAnswer | undefined> {
   const taskId = state.input.taskId;
-  for (let step = 0; ; step++) {
-    const next = await local.nextApprovers({ taskId, appId: plan.appId!, route: plan.route!, fromStep: step });
-    if (!next) return undefined;
-    step = next.step;
-    hold.answerers = next.approverIds;
-    const deadline = new Date(Date.now() + next.timeoutSeconds * 1000).toISOString();
-    // Cards are posted concurrently: a Slack outage delays them but does not stop the clock.
-    const posting = notify.askApprovers({ taskId, approvalId: hold.approvalId, call: req, plan, step, approverIds: next.approverIds, deadline });
-    await condition(() => hold.answer !== undefined || hold.answerers.length === 0 || state.status !== 'active', next.timeoutSeconds * 1000);
-    await posting.catch(() => undefined);
+  const { call: req, plan } = hold;
+  const carried = hold.waiting?.phase === 'approval' ? hold.waiting : undefined;
+  for (let step = carried?.step ?? 0; ; step++) {
+    let deadline: string;
+    let posting: Promise<unknown>;
+    if (carried && step === carried.step) {
+      deadline = carried.deadline;
+      posting = Promise.resolve();
+    } else {
+      const next = await local.nextApprovers({ taskId, appId: plan.appId!, route: plan.route!, fromStep: step });
+      if (!next) return undefined;
+      step = next.step;
+      hold.answerers = next.approverIds;
+      hold.waiting = undefined;
+      deadline = new Date(Date.now() + next.timeoutSeconds * 1000).toISOString();
+      // Cards are posted concurrently: a Slack outage delays them but does not stop the clock.
+      posting = notify.askApprovers({ taskId, approvalId: hold.approvalId, call: req, plan, step, approverIds: next.approverIds, deadline });
+    }
+    const waiting = { phase: 'approval' as const, step, deadline };
+    // Carriable once its cards are out (a run that ends drops the posts still scheduled).
+    const posted = posting.catch(() => undefined).then(() => {
+      if (!hold.answer && state.status === 'active') hold.waiting = waiting;
+    });
+    await condition(() => hold.answer !== undefined || hold.answerers.length === 0 || state.status !== 'active', msUntil(deadline));
+    await posted;
+    hold.waiting = undefined;
     if (hold.answer || state.status !== 'active') return hold.answer;
   }
 }

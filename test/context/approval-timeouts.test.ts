@@ -41,4 +41,25 @@ describe('an approval nobody answers', () => {
     await world.stack.request('POST', `/v1/tasks/${taskId}/end`);
     await world.recordHistory('approval-chain-timed-out', taskWorkflowId(taskId));
   });
+
+  it('keeps a held call\'s clock across continue-as-new: the carried step still times out, moves on, then denies', async () => {
+    const { taskId, handle } = await world.startTaskWorkflow({ agentId: await world.newAgent(), historyEventsLimit: 30 });
+    const callId = `call-${randomUUID()}`;
+    const args = { repo: 'acme/api', branch: 'carried' };
+    expect((await world.call(taskId, 'github.delete_branch', args, { callId })).status).toBe(202);
+    const bobs = await world.card(SLACK_IDS.bob, taskId);
+    const waiting = world.call(taskId, 'github.delete_branch', args, { callId, waitSeconds: 30 });
+    for (let i = 0; i < 4; i++) expect((await world.call(taskId, 'shadow.tool')).body.reason.code).toBe('unknown_tool');
+    const latest = world.stack.client.workflow.getHandle(taskWorkflowId(taskId));
+    await world.eventually(async () => (await latest.describe()).runId !== handle.firstExecutionRunId, 'continue-as-new while the call is held', 10_000);
+    expect((await world.result(taskId, callId)).body).toMatchObject({ decision: 'pending' });
+
+    const carols = await world.card(SLACK_IDS.carol, taskId, { timeoutMs: 10_000 });
+    expect(carols.approvalId).toBe(bobs.approvalId);
+    expect((await waiting).body).toMatchObject({ callId, decision: 'deny', reason: { code: 'approval_timed_out' } });
+    // Each step's card went out once: the new run did not post the carried step again.
+    const cards = world.slack.callsOf('chat.postMessage').filter((c) => c.body.metadata?.event_payload?.taskId === taskId);
+    expect(cards.map((c) => c.body.channel).sort()).toEqual([SLACK_IDS.bob, SLACK_IDS.carol]);
+    await world.stack.request('POST', `/v1/tasks/${taskId}/end`);
+  });
 });

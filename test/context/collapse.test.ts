@@ -1,6 +1,6 @@
 // The context collapsing to zero — by end, TTL, revokeAll (offboarding) and the admin kill switch:
 // the status the API reports, held calls denied, a receipt per grant, credential references dead,
-// and the very next call denied. Plus continue-as-new with a held call, and no secret in history.
+// and the very next call denied. Plus continue-as-new with held calls, and no secret in history.
 import { randomUUID } from 'node:crypto';
 import { credentialKey } from '../../activities/provisioning/credential-connector';
 import { revokeAllSignal, requestToolCallUpdate, taskViewQuery, taskWorkflowId } from '../../workflows/messages';
@@ -17,6 +17,7 @@ afterAll(async () => {
 
 const PR = { repo: 'acme/api', title: 'Fix the build', head: 'fix-build' };
 const BRANCH = { repo: 'acme/api', branch: 'old-feature' };
+const PAGE = { pageId: 'p-1' };
 
 /** github.create_pr in context and a delete_branch call held for bob, with a gateway waiting on it. */
 async function busyTask(taskId: string) {
@@ -160,37 +161,54 @@ describe('credentials', () => {
 });
 
 describe('continue-as-new', () => {
-  it('waits for a held call to settle, then carries the context and earlier decisions into the new run', async () => {
+  it('carries the context, earlier decisions and held calls into the new run, where their cards still decide them', async () => {
     const { taskId, handle } = await world.startTaskWorkflow({ agentId: await world.newAgent(), historyEventsLimit: 30 });
     const prCall = `call-${randomUUID()}`;
     const pr = await world.call(taskId, 'github.create_pr', PR, { callId: prCall });
     expect(pr.body.decision).toBe('allow');
-    const callId = `call-${randomUUID()}`;
-    expect((await world.call(taskId, 'github.delete_branch', BRANCH, { callId })).status).toBe(202);
-    const card = await world.card(SLACK_IDS.bob, taskId);
-    // Calls that reach the workflow grow its history past the limit while the call is held.
+    // Two calls wait for a human: an approval (bob) and the person's confirmation (alice).
+    const approvalCall = `call-${randomUUID()}`;
+    expect((await world.call(taskId, 'github.delete_branch', BRANCH, { callId: approvalCall })).status).toBe(202);
+    const approvalCard = await world.card(SLACK_IDS.bob, taskId);
+    const confirmationCall = `call-${randomUUID()}`;
+    expect((await world.call(taskId, 'wiki.read_page', PAGE, { callId: confirmationCall })).status).toBe(202);
+    const confirmationCard = await world.card(SLACK_IDS.alice, taskId);
+    // Calls that reach the workflow grow its history past the limit while both are held.
     for (let i = 0; i < 4; i++) expect((await world.call(taskId, 'shadow.tool')).body.reason.code).toBe('unknown_tool');
-    const running = await world.stack.client.workflow.getHandle(taskWorkflowId(taskId)).describe();
-    expect(running.runId).toBe(handle.firstExecutionRunId);
-    expect(running.historyLength).toBeGreaterThan(30);
-    expect((await world.task(taskId)).body.pending).toEqual([expect.objectContaining({ callId, toolId: 'github.delete_branch' })]);
-    expect((await handle.query(taskViewQuery)).pending).toEqual([expect.objectContaining({ callId, approvalId: card.approvalId })]);
-
-    const waiting = world.call(taskId, 'github.delete_branch', BRANCH, { callId, waitSeconds: 30 });
-    await world.click(SLACK_IDS.bob, 'approve_task', card.value);
-    expect((await waiting).body.decision).toBe('allow');
     const latest = world.stack.client.workflow.getHandle(taskWorkflowId(taskId));
-    await world.eventually(async () => (await latest.describe()).runId !== handle.firstExecutionRunId, 'continue-as-new');
+    await world.eventually(async () => (await latest.describe()).runId !== handle.firstExecutionRunId, 'continue-as-new while calls are held');
+
+    // The new run holds the same calls under the same approval ids; no card was sent again.
+    const carried = await latest.query(taskViewQuery);
+    expect(carried.pending.map((p) => [p.callId, p.approvalId, p.kind]).sort()).toEqual(
+      [
+        [approvalCall, approvalCard.approvalId, 'approval'],
+        [confirmationCall, confirmationCard.approvalId, 'confirmation'],
+      ].sort(),
+    );
+    expect(carried.context.map((c) => c.toolId)).toEqual(['github.create_pr']);
+    const cardsPosted = world.slack.callsOf('chat.postMessage').filter((c) => c.body.metadata?.event_payload?.taskId === taskId).length;
+    expect(cardsPosted).toBe(2);
+
+    const confirmed = world.call(taskId, 'wiki.read_page', PAGE, { callId: confirmationCall, waitSeconds: 30 });
+    expect(await world.click(SLACK_IDS.alice, 'confirm', confirmationCard.value)).toBe(200);
+    expect((await confirmed).body).toMatchObject({ callId: confirmationCall, decision: 'allow' });
+    const approved = world.call(taskId, 'github.delete_branch', BRANCH, { callId: approvalCall, waitSeconds: 30 });
+    expect(await world.click(SLACK_IDS.bob, 'approve_task', approvalCard.value)).toBe(200);
+    expect((await approved).body).toMatchObject({ callId: approvalCall, decision: 'allow' });
+    // The approval's trace names who approved, as in a run that never continued.
+    const decision = (await world.traces(taskId)).find((t) => t.kind === 'decision' && t.body.callId === approvalCall);
+    expect(decision?.body).toMatchObject({ decision: 'allow', approvals: [expect.objectContaining({ personId: 'bob', choice: 'approve_task' })] });
 
     const view = await latest.query(taskViewQuery);
-    expect(view.context.map((c) => c.toolId).sort()).toEqual(['github.create_pr', 'github.delete_branch']);
+    expect(view.context.map((c) => c.toolId).sort()).toEqual(['github.create_pr', 'github.delete_branch', 'wiki.read_page']);
     expect(view.pending).toEqual([]);
     // The new run answers an earlier call id with the first decision.
     const again = await latest.executeUpdate(requestToolCallUpdate, { args: [{ callId: prCall, toolId: 'github.create_pr', arguments: PR, requestedAt: new Date().toISOString() }] });
     expect(again).toEqual(pr.body);
 
     const ended = await world.stack.request('POST', `/v1/tasks/${taskId}/end`);
-    expect(ended.body).toMatchObject({ status: 'ended', revoked: expect.arrayContaining(['github.create_pr', 'github.delete_branch']) });
+    expect(ended.body).toMatchObject({ status: 'ended', revoked: expect.arrayContaining(['github.create_pr', 'github.delete_branch', 'wiki.read_page']) });
     await world.recordHistory('continue-as-new-first-run', taskWorkflowId(taskId), handle.firstExecutionRunId);
     await world.recordHistory('continue-as-new-second-run', taskWorkflowId(taskId));
   });
