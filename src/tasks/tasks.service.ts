@@ -187,14 +187,15 @@ export class TasksService {
       const outcome = { decision: 'deny' as const, reason, policyVersion: this.s.policy.active().version };
       return { result: await this.s.decisions.commit(task, call, outcome, undefined, [], { unlessHeld: true }), path: 'projection' };
     }
-    const inContext = live.get(call.toolId);
-    if (inContext && (!inContext.grant.expiresAt || Date.parse(inContext.grant.expiresAt) > now)) {
-      const evaluated = await this.s.decisions.evaluate(task, call);
-      // In context: decided here from the projection. Escalation changes the context: workflow.
-      if (evaluated.decision !== 'escalate') {
-        const opts = { credentialRefId: inContext.credentialRefId ?? null, unlessHeld: true };
-        return { result: await this.s.decisions.commit(task, call, evaluated, undefined, [], opts), path: 'projection' };
-      }
+    const entry = live.get(call.toolId);
+    const inContext = entry && (!entry.grant.expiresAt || Date.parse(entry.grant.expiresAt) > now) ? entry : undefined;
+    const evaluated = await this.s.decisions.evaluate(task, call);
+    // Decided here from the projection: any call on a tool in context, unless it escalates, and a
+    // call the policy refuses, which changes no context (an agent hammering a forbidden tool costs
+    // the workflow nothing and does not grow its history). The rest changes the context: workflow.
+    if (evaluated.decision === 'deny' || evaluated.decision === 'throttle' || (inContext && evaluated.decision !== 'escalate')) {
+      const opts = { credentialRefId: inContext?.credentialRefId ?? null, unlessHeld: true };
+      return { result: await this.s.decisions.commit(task, call, evaluated, undefined, [], opts), path: 'projection' };
     }
     return { result: await this.askWorkflow(task, call), path: 'workflow' };
   }

@@ -80,11 +80,22 @@ describe('tasks API', () => {
     expect(trace?.occurredAt).toBeTruthy();
   });
 
-  it('denies an unknown tool with a reason the agent can use', async () => {
+  it('denies an unknown tool with a reason the agent can use, without a round trip to the workflow', async () => {
     const taskId = await newTask();
-    const res = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'u', toolId: 'shadow.exfiltrate' } });
-    expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ decision: 'deny', reason: { code: 'unknown_tool', message: expect.any(String) } });
+    const handle = stack.client.workflow.getHandle(taskWorkflowId(taskId));
+    // A call that does need the workflow: once answered, its workflow task is complete.
+    await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'r', toolId: 'github.read_repo', arguments: { repo: 'a/b' } } });
+    const before = (await handle.describe()).historyLength;
+    for (const callId of ['u1', 'u2', 'u3']) {
+      const res = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId, toolId: 'shadow.exfiltrate' } });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ decision: 'deny', reason: { code: 'unknown_tool', message: expect.any(String) } });
+    }
+    // A refused call changes no context: a rogue agent's retries neither load the worker nor grow the history.
+    expect((await handle.describe()).historyLength).toBe(before);
+    const repeated = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'u1', toolId: 'shadow.exfiltrate' } });
+    expect((await stack.services.traces.query({ filter: `taskId eq "${taskId}" and decision eq "deny"` })).totalResults).toBe(3);
+    expect(repeated.body.traceId).toBe((await stack.services.traces.findDecision(taskId, 'u1'))!.traceId);
   });
 
   it('answers 401 without or with a bad token and 403 for the wrong role', async () => {
