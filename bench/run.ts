@@ -8,6 +8,7 @@ import { benchIdentity } from './identity';
 import { benchPolicy } from './policy';
 import { benchProvisioning } from './provisioning';
 import { benchSlack } from './slack';
+import { benchTraceBatch } from './trace-batch';
 import { benchTraces } from './traces';
 import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECONDS } from './harness';
 
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
     ['slack', benchSlack],
     ['approvals', () => benchApprovals()],
     ['traces', benchTraces],
+    ['trace-batch', benchTraceBatch],
     ['identity', benchIdentity],
   ];
   for (const [name, run] of scenarios) {

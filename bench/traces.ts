@@ -1,43 +1,15 @@
 // Decision Trace: append throughput and latency (group-committed hash chain) on PGlite and on
 // PostgreSQL, and a query by person over 1,000,000 records (PostgreSQL; 100,000 on PGlite).
-import { randomBytes, randomUUID } from 'node:crypto';
-import { Client } from 'pg';
+import { randomUUID } from 'node:crypto';
 import { GENESIS, link } from '../src/audit/chain';
 import { TraceStore } from '../src/audit/trace-store';
-import { migrate } from '../src/db/migrate';
-import { PgClient } from '../src/db/pg-client';
-import { PgliteClient } from '../src/db/pglite-client';
 import type { SqlClient } from '../src/db/sql';
 import { exitWhenDone } from './harness';
+import { withScratchDatabase } from './scratch-db';
 
 const ADMIN_URL = process.env.POSTGRES_BENCH_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-async function withDatabase(engine: 'pglite' | 'postgres', run: (db: SqlClient) => Promise<void>): Promise<void> {
-  if (engine === 'pglite') {
-    const db = await PgliteClient.open();
-    await migrate(db);
-    try {
-      await run(db);
-    } finally {
-      await db.close();
-    }
-    return;
-  }
-  const name = `aao_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const db = PgClient.open(ADMIN_URL.replace(/\/[^/]*$/, `/${name}`), 20);
-  try {
-    await migrate(db);
-    await run(db);
-  } finally {
-    await db.close();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-  }
-}
 
 async function appendBench(db: SqlClient, engine: string): Promise<void> {
   const store = new TraceStore(db, 'bench');
@@ -107,10 +79,10 @@ async function queryBench(db: SqlClient, engine: string, n: number): Promise<voi
 }
 
 export async function benchTraces(): Promise<void> {
-  await withDatabase('pglite', (db) => appendBench(db, 'PGlite'));
-  await withDatabase('postgres', (db) => appendBench(db, 'Postgres'));
-  await withDatabase('pglite', (db) => queryBench(db, 'PGlite', 100_000));
-  await withDatabase('postgres', (db) => queryBench(db, 'Postgres', 1_000_000));
+  await withScratchDatabase({ engine: 'pglite' }, (db) => appendBench(db, 'PGlite'));
+  await withScratchDatabase({ engine: 'postgres', adminUrl: ADMIN_URL, poolSize: 20 }, (db) => appendBench(db, 'Postgres'));
+  await withScratchDatabase({ engine: 'pglite' }, (db) => queryBench(db, 'PGlite', 100_000));
+  await withScratchDatabase({ engine: 'postgres', adminUrl: ADMIN_URL, poolSize: 20 }, (db) => queryBench(db, 'Postgres', 1_000_000));
 }
 
 if (require.main === module) exitWhenDone(benchTraces());

@@ -19,15 +19,22 @@ export interface ChainRecord extends ChainContent {
   hash: string;
 }
 
-export function recordHash(seq: number, prevHash: string, c: ChainContent): string {
-  const content = canonicalJson({ seq, prevHash, tenant: c.tenant, traceId: c.traceId, kind: c.kind, occurredAt: c.occurredAt, body: c.body });
+/**
+ * SHA-256 of the canonical JSON of `{ seq, prevHash, tenant, traceId, kind, occurredAt, body }`.
+ * `canonicalBody` is canonicalJson(c.body) when the caller has it already (the trace store writes
+ * it as the row's body); the object's canonical JSON is assembled around it, keys in their sorted
+ * order, exactly as canonicalJson would serialize the whole.
+ */
+export function recordHash(seq: number, prevHash: string, c: ChainContent, canonicalBody = canonicalJson(c.body)): string {
+  const str = JSON.stringify;
+  const content = `{"body":${canonicalBody},"kind":${str(c.kind)},"occurredAt":${str(c.occurredAt)},"prevHash":${str(prevHash)},"seq":${canonicalJson(seq)},"tenant":${str(c.tenant)},"traceId":${str(c.traceId)}}`;
   return createHash('sha256').update(content).digest('hex');
 }
 
-/** The next record after `prev` (seq 0 / GENESIS for the first). */
-export function link(prev: { seq: number; hash: string }, c: ChainContent): ChainRecord {
+/** The next record after `prev` (seq 0 / GENESIS for the first); `canonicalBody` as in recordHash. */
+export function link(prev: { seq: number; hash: string }, c: ChainContent, canonicalBody?: string): ChainRecord {
   const seq = prev.seq + 1;
-  return { ...c, seq, prevHash: prev.hash, hash: recordHash(seq, prev.hash, c) };
+  return { ...c, seq, prevHash: prev.hash, hash: recordHash(seq, prev.hash, c, canonicalBody) };
 }
 
 export interface ChainVerdict {

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { SqlClient } from '../db/sql';
 import { scimFilterToSql, type Column } from '../db/filter-sql';
 import { GENESIS, link, verifyChain, type ChainRecord } from './chain';
+import { canonicalJson } from './digest';
 import type { CheckpointSigner } from './checkpoints';
 import type { TraceEntry, TraceRecord } from './trace-types';
 
@@ -14,8 +15,8 @@ export interface AppendOptions {
   within?: (tx: SqlClient) => Promise<void>;
   /**
    * A write that commits atomically with this trace but runs once per batch for every item of the
-   * same `key` (session counters: two statements per batch instead of two per call under load).
-   * Runs only when the record is new.
+   * same `key` (session counters: no statement of their own under load). Runs only when the record
+   * is new.
    */
   batched?: BatchedWrite;
   /**
@@ -25,10 +26,34 @@ export interface AppendOptions {
   unlessHeld?: boolean;
 }
 
-export interface BatchedWrite<I = unknown> {
-  key: string;
-  item: I;
-  write(tx: SqlClient, items: I[]): Promise<void>;
+/**
+ * Once per batch and key, with the items of the batch's new records in chain order: either
+ * `write`, statements of its own in the batch's transaction, or `staged`, joined to the batch's
+ * own two statements.
+ */
+export type BatchedWrite<I = unknown> = { key: string; item: I } & (
+  | { write(tx: SqlClient, items: I[]): Promise<void>; staged?: undefined }
+  | { staged: StagedWrite<I>; write?: undefined }
+);
+
+/** Adds a parameter to the statement being built; returns its placeholder (`$n`). */
+export type Param = (value: unknown) => string;
+
+/**
+ * A batched write without a round trip of its own: SQL expressions (calls of functions that lock,
+ * read and write) evaluated in the batch's two statements.
+ */
+export interface StagedWrite<I = unknown, R = unknown> {
+  /**
+   * Evaluated in the statement that locks the chain head, after it (so lock order is head, then
+   * these rows), before any `within` write; gets the items of the whole batch, new or not.
+   */
+  read(items: I[], param: Param): string;
+  /**
+   * From what `read` returned and the items of the new records (in chain order), the expression
+   * that writes them, evaluated with the insert of the records; undefined when there is none.
+   */
+  write(read: R, items: I[], param: Param): string | undefined;
 }
 
 interface Pending {
@@ -64,7 +89,7 @@ export function rowToRecord(r: Row): TraceRecord {
   };
 }
 
-/** What `GET /v1/traces?filter=` can filter on; each maps to an indexed, generated column. */
+/** What `GET /v1/traces?filter=` can filter on; each maps to a generated column, most of them indexed (migrations 003, 012). */
 export const TRACE_FILTER_COLUMNS: Record<string, Column> = {
   traceId: { sql: 'trace_id', type: 'text', caseExact: true },
   seq: { sql: 'seq', type: 'number' },
@@ -97,8 +122,6 @@ export const TRACE_COLUMNS = 'tenant, seq, trace_id, kind, occurred_at, body, pr
 export class TraceStore {
   private queue: Pending[] = [];
   private flushing?: Promise<void>;
-  /** The tenant's chain head row exists (it is never deleted): one statement less per batch. */
-  private headExists = false;
   /** Emits every committed record of this process (waiting gateways wake without polling). */
   readonly appended = new EventEmitter().setMaxListeners(0);
 
@@ -302,17 +325,40 @@ export class TraceStore {
     }
   }
 
+  /**
+   * One transaction, two statements (see migration 011): lock the head and read the batch's calls
+   * already recorded (with the staged writes' reads), then, once chained here, insert the new
+   * records and move the head (with the staged writes). `within` and plain batched writes run in
+   * between.
+   */
   private async commit(batch: Pending[]): Promise<TraceRecord[]> {
-    const out = await this.db.transaction(async (tx) => {
-      if (!this.headExists) await tx.query('insert into trace_chain_heads (tenant, seq, hash) values ($1, 0, $2) on conflict do nothing', [this.tenant, GENESIS]);
-      const [head] = await tx.query<{ seq: string; hash: string }>('select seq, hash from trace_chain_heads where tenant = $1 for update', [
-        this.tenant,
-      ]);
-      const { decisions: existing, holds } = await this.existingCalls(tx, batch);
-      let prev = { seq: Number(head.seq), hash: head.hash };
+    // Each key's items, in batch order (what staged writes read).
+    const groups = new Map<string, { batched: BatchedWrite; all: unknown[]; fresh: unknown[] }>();
+    for (const p of batch) {
+      const b = p.opts.batched;
+      if (!b) continue;
+      const group = groups.get(b.key) ?? groups.set(b.key, { batched: b, all: [], fresh: [] }).get(b.key)!;
+      group.all.push(b.item);
+    }
+    const staged = [...groups.values()].filter((g) => g.batched.staged);
+    const keys = batch.filter((p) => decisionKey(p.entry)).map((p) => [p.entry.body.taskId!, p.entry.body.callId!]);
+    return this.db.transaction(async (tx) => {
+      const open = statement();
+      const [row] = await tx.query<Record<string, unknown> & { head: { seq: number | string; hash: string; calls: Row[] } }>(
+        `select trace_batch_open(${open.param(this.tenant)}, ${open.param(GENESIS)}, ${open.param(keys.map((k) => k[0]))}, ${open.param(keys.map((k) => k[1]))}) as head` +
+          staged.map((g, i) => `, ${g.batched.staged!.read(g.all, open.param)} as r${i}`).join(''),
+        open.params,
+      );
+      const existing = new Map<string, TraceRecord>();
+      const holds = new Map<string, TraceRecord>();
+      for (const r of row.head.calls) {
+        const rec = rowToRecord(r);
+        (rec.kind === 'decision' ? existing : holds).set(`${rec.body.taskId}\u0000${rec.body.callId}`, rec);
+      }
+      let prev = { seq: Number(row.head.seq), hash: row.head.hash };
       const out: TraceRecord[] = [];
       const fresh: TraceRecord[] = [];
-      const batched = new Map<string, { write: BatchedWrite['write']; items: unknown[] }>();
+      const rows: string[] = []; // the new records as trace_batch_write takes them
       for (const p of batch) {
         const key = decisionKey(p.entry);
         const known = key ? (existing.get(key) ?? (p.opts.unlessHeld ? holds.get(key) : undefined)) : undefined;
@@ -320,14 +366,20 @@ export class TraceStore {
           out.push(known);
           continue;
         }
-        const record = link(prev, {
-          tenant: this.tenant,
-          traceId: p.entry.traceId ?? randomUUID(),
-          kind: p.entry.kind,
-          occurredAt: p.entry.occurredAt ?? new Date().toISOString(),
-          body: p.entry.body,
-        }) as TraceRecord;
+        const body = canonicalJson(p.entry.body);
+        const record = link(
+          prev,
+          {
+            tenant: this.tenant,
+            traceId: p.entry.traceId ?? randomUUID(),
+            kind: p.entry.kind,
+            occurredAt: p.entry.occurredAt ?? new Date().toISOString(),
+            body: p.entry.body,
+          },
+          body,
+        ) as TraceRecord;
         prev = { seq: record.seq, hash: record.hash };
+        rows.push(rowJson(record, body));
         if (key) existing.set(key, record);
         // An escalation earlier in this batch holds its call for the decisions after it.
         const held = callKey(p.entry);
@@ -335,48 +387,33 @@ export class TraceStore {
         out.push(record);
         fresh.push(record);
         if (p.opts.within) await p.opts.within(tx);
-        if (p.opts.batched) {
-          const { key: k, write, item } = p.opts.batched;
-          const group = batched.get(k) ?? batched.set(k, { write, items: [] }).get(k)!;
-          group.items.push(item);
-        }
+        if (p.opts.batched) groups.get(p.opts.batched.key)!.fresh.push(p.opts.batched.item);
       }
-      for (const { write, items } of batched.values()) await write(tx, items);
+      for (const g of groups.values()) if (g.batched.write && g.fresh.length) await g.batched.write(tx, g.fresh);
       if (fresh.length) {
-        const params: unknown[] = [];
-        const values = fresh.map((r) => {
-          params.push(r.tenant, r.seq, r.traceId, r.kind, r.occurredAt, JSON.stringify(r.body), r.prevHash, r.hash);
-          const n = params.length;
-          return `($${n - 7}, $${n - 6}, $${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}::jsonb, $${n - 1}, $${n})`;
+        const write = statement();
+        const parts = [`trace_batch_write(${write.param(this.tenant)}, ${write.param(prev.seq)}, ${write.param(prev.hash)}, ${write.param(`[${rows.join(',')}]`)})`];
+        staged.forEach((g, i) => {
+          const sql = g.fresh.length ? g.batched.staged!.write(row[`r${i}`], g.fresh, write.param) : undefined;
+          if (sql) parts.push(sql);
         });
-        await tx.query(`insert into decision_traces (${TRACE_COLUMNS}) values ${values.join(', ')}`, params);
-        await tx.query('update trace_chain_heads set seq = $2, hash = $3 where tenant = $1', [this.tenant, prev.seq, prev.hash]);
+        await tx.query(`select ${parts.join(', ')}`, write.params);
       }
       return out;
     });
-    // Only once committed: a rolled-back first batch took its head row with it.
-    this.headExists = true;
-    return out;
   }
+}
 
-  /** Decisions (and escalations: held calls) already recorded for the batch's calls; one query per batch. */
-  private async existingCalls(tx: SqlClient, batch: Pending[]): Promise<{ decisions: Map<string, TraceRecord>; holds: Map<string, TraceRecord> }> {
-    const decisions = new Map<string, TraceRecord>();
-    const holds = new Map<string, TraceRecord>();
-    const keys = batch.filter((p) => decisionKey(p.entry)).map((p) => [p.entry.body.taskId!, p.entry.body.callId!]);
-    if (!keys.length) return { decisions, holds };
-    const rows = await tx.query<Row>(
-      `select ${TRACE_COLUMNS} from decision_traces
-        where kind in ('decision', 'escalation') and (task_id, call_id) in (select * from unnest($1::text[], $2::text[]))
-        order by seq`,
-      [keys.map((k) => k[0]), keys.map((k) => k[1])],
-    );
-    for (const r of rows) {
-      const rec = rowToRecord(r);
-      (rec.kind === 'decision' ? decisions : holds).set(`${rec.body.taskId}\u0000${rec.body.callId}`, rec);
-    }
-    return { decisions, holds };
-  }
+/** A record as a row of trace_batch_write's JSON array; `body` is its canonical JSON, serialized once for the hash and the row. */
+function rowJson(r: TraceRecord, body: string): string {
+  const s = JSON.stringify;
+  return `{"seq":${r.seq},"trace_id":${s(r.traceId)},"kind":${s(r.kind)},"occurred_at":${s(r.occurredAt)},"body":${body},"prev_hash":${s(r.prevHash)},"hash":${s(r.hash)}}`;
+}
+
+/** The parameters of one statement built from parts that each add their own. */
+function statement(): { params: unknown[]; param: Param } {
+  const params: unknown[] = [];
+  return { params, param: (value) => `$${params.push(value)}` };
 }
 
 function callKey(entry: TraceEntry): string | undefined {

@@ -247,6 +247,71 @@ begin
 end $$;
 `;
 
+const traceBatchFunctions = `
+-- The Decision Trace group commit (TraceStore.commit) in two statements, each calling functions:
+-- a batch costs two round trips besides BEGIN and COMMIT, not eight.
+--
+-- A query over a table that grows (decision_traces, tasks) runs through EXECUTE, planned at each
+-- call like any statement the application sends: PL/pgSQL would otherwise keep the plan it made
+-- when the table was small, and on PGlite (no autovacuum, so no ANALYZE to invalidate it) a
+-- sequential scan chosen over a handful of rows would scan the whole table on every batch.
+
+-- Locks the tenant's chain head (created at seq 0 when missing) and returns it with the decisions
+-- and escalations already recorded for the given calls, in chain order. Each statement of a
+-- (volatile) function takes its own snapshot: the calls are read after the lock is held, so they
+-- include what the previous holder of the head committed.
+create function trace_batch_open(p_tenant text, p_genesis text, p_task_ids text[], p_call_ids text[]) returns jsonb
+language plpgsql as $$
+declare
+  head trace_chain_heads;
+  calls jsonb;
+begin
+  select * into head from trace_chain_heads where tenant = p_tenant for update;
+  if not found then
+    insert into trace_chain_heads (tenant, seq, hash) values (p_tenant, 0, p_genesis) on conflict do nothing;
+    select * into head from trace_chain_heads where tenant = p_tenant for update;
+  end if;
+  execute $q$
+    select coalesce(jsonb_agg(to_jsonb(c) order by c.seq), '[]'::jsonb)
+      from (select tenant, seq, trace_id, kind, occurred_at, body, prev_hash, hash from decision_traces
+             where kind in ('decision', 'escalation') and (task_id, call_id) in (select * from unnest($1::text[], $2::text[]))) c
+  $q$ into calls using p_task_ids, p_call_ids;
+  return jsonb_build_object('seq', head.seq, 'hash', head.hash, 'calls', calls);
+end $$;
+
+-- Appends the chained records (a JSON array, in seq order) and moves the head to the last one.
+create function trace_batch_write(p_tenant text, p_seq bigint, p_hash text, p_records jsonb) returns void
+language plpgsql as $$
+begin
+  insert into decision_traces (tenant, seq, trace_id, kind, occurred_at, body, prev_hash, hash)
+    select p_tenant, r.seq, r.trace_id, r.kind, r.occurred_at, r.body, r.prev_hash, r.hash
+      from jsonb_to_recordset(p_records) as r(seq bigint, trace_id text, kind text, occurred_at timestamptz, body jsonb, prev_hash text, hash text);
+  update trace_chain_heads set seq = p_seq, hash = p_hash where tenant = p_tenant;
+end $$;
+
+-- Session counters (TaskRepository.sessionCounters), joined to those two statements: the sessions
+-- of the given tasks, locked in task order, as {taskId: session}; and writing them back.
+create function task_sessions_for_update(p_task_ids text[]) returns jsonb
+language plpgsql as $$
+declare
+  sessions jsonb;
+begin
+  execute $q$
+    select coalesce(jsonb_object_agg(s.task_id, s.session), '{}'::jsonb)
+      from (select task_id, session from tasks where task_id = any($1::text[]) order by task_id for update) s
+  $q$ into sessions using p_task_ids;
+  return sessions;
+end $$;
+
+create function task_sessions_write(p_sessions jsonb) returns void
+language plpgsql as $$
+begin
+  execute $q$
+    update tasks t set session = s.value from jsonb_each($1::jsonb) s where t.task_id = s.key
+  $q$ using p_sessions;
+end $$;
+`;
+
 export const MIGRATIONS: Migration[] = [
   { id: '001_directory', sql: directory },
   { id: '002_tasks', sql: tasks },
@@ -345,6 +410,29 @@ create trigger agents_projection after insert or update or delete on agents for 
 create trigger tasks_projection after update of status, expires_at on tasks for each row execute function notify_projection('task', 'task_id');
 create trigger grants_projection after insert or update or delete on grants for each row execute function notify_projection('task', 'task_id');
 create trigger credential_refs_projection after insert or update or delete on credential_refs for each row execute function notify_projection('task', 'task_id');
+`,
+  },
+  { id: '011_trace_batch_functions', sql: traceBatchFunctions },
+  {
+    id: '012_trace_insert_indexes',
+    // Every appended record maintains every index of decision_traces: ten for an allowed decision
+    // (most records, all of the in-context path's), seven from now on. Every filter that had an
+    // index keeps one, except `decision eq "allow"` (see below).
+    // * One index per call instead of three: the unique (task_id, call_id) of decisions, the lookup
+    //   of any record by (task_id, call_id) (009) and (task_id, occurred_at) merge into one unique
+    //   index whose third column is true for decisions and null otherwise (nulls never conflict):
+    //   one decision per call as before, and any record found by call or by task (a task's records
+    //   are few; the filter orders by seq, not occurred_at, anyway).
+    // * Decisions by outcome only where the outcome is not 'allow': the other outcomes are the rare
+    //   ones worth an index (a query for lower(decision) = 'deny' implies the predicate), while a
+    //   filter on 'allow' matches most records and reads the table whatever the index.
+    sql: `
+drop index decision_traces_call;
+drop index decision_traces_call_lookup;
+drop index decision_traces_task;
+create unique index decision_traces_call on decision_traces (task_id, call_id, (case when kind = 'decision' then true end));
+drop index decision_traces_decision;
+create index decision_traces_decision on decision_traces (lower(decision), occurred_at) where lower(decision) <> 'allow';
 `,
   },
 ];

@@ -236,7 +236,7 @@ export class DecisionService {
               }
             }
           : undefined,
-        batched: session && { key: 'session', item: session, write: (tx, items) => this.deps.tasks.addToSessions(tx, items as SessionIncrement[]) },
+        batched: session && { key: 'session', item: session, staged: this.deps.tasks.sessionCounters },
       },
     );
     if (record.traceId === traceId) {

@@ -1,4 +1,5 @@
 // The projection of each task's context (written by the task workflow's activities, read by the API).
+import type { StagedWrite } from '../audit/trace-store';
 import type { SqlClient } from '../db/sql';
 import type { ContextEntry, GrantVia, TaskStatus } from '../../workflows/messages';
 import { emptySession, recordCall, type SessionCall, type SessionState } from '../policy/session';
@@ -130,27 +131,18 @@ export class TaskRepository {
   }
 
   /**
-   * Counts allowed calls in their tasks' sessions: one locking read and one update for a whole
-   * batch. Exact when several replicas serve a task: the rows are read under lock, in task order.
+   * Counts allowed calls in their tasks' sessions, as a batched write joined to the trace batch's
+   * own statements: the sessions are read under lock (in task order, after the chain head) when the
+   * batch starts, each item's `after` folded here in chain order, and written back with the
+   * records. Exact when several replicas serve a task.
    */
-  async addToSessions(tx: SqlClient, items: SessionIncrement[]): Promise<void> {
-    const ids = [...new Set(items.map((i) => i.taskId))].sort();
-    const rows = await tx.query<{ task_id: string; session: Partial<SessionState> }>(
-      'select task_id, session from tasks where task_id = any($1::text[]) order by task_id for update',
-      [ids],
-    );
-    const sessions = new Map(rows.map((r) => [r.task_id, { ...emptySession(), ...r.session }]));
-    for (const i of items) {
-      const s = sessions.get(i.taskId);
-      if (!s) continue;
-      i.after = recordCall(s, i.call);
-      sessions.set(i.taskId, i.after);
-    }
-    await tx.query(
-      'update tasks t set session = d.session::jsonb from unnest($1::text[], $2::text[]) as d(task_id, session) where t.task_id = d.task_id',
-      [[...sessions.keys()], [...sessions.values()].map((s) => JSON.stringify(s))],
-    );
-  }
+  readonly sessionCounters: StagedWrite<SessionIncrement, Record<string, Partial<SessionState>>> = {
+    read: (items, param) => `task_sessions_for_update(${param([...new Set(items.map((i) => i.taskId))].sort())})`,
+    write: (stored, items, param) => {
+      const sessions = foldSessions(new Map(Object.entries(stored)), items);
+      return sessions.size ? `task_sessions_write(${param(JSON.stringify(Object.fromEntries(sessions)))})` : undefined;
+    },
+  };
 
   /**
    * The revocation mark, written first when a task collapses: the task stops being active and
@@ -248,6 +240,18 @@ export class ProvisionedAccessRepository {
       [taskId, appId, entitlementId, error],
     );
   }
+}
+
+/** Each item's call counted in its task's stored session, in order (`after`); the tasks' new sessions. Unknown tasks count nothing. */
+function foldSessions(stored: Map<string, Partial<SessionState>>, items: SessionIncrement[]): Map<string, SessionState> {
+  const sessions = new Map<string, SessionState>();
+  for (const i of items) {
+    const before = sessions.get(i.taskId) ?? (stored.has(i.taskId) ? { ...emptySession(), ...stored.get(i.taskId) } : undefined);
+    if (!before) continue;
+    i.after = recordCall(before, i.call);
+    sessions.set(i.taskId, i.after);
+  }
+  return sessions;
 }
 
 function toTask(r: TaskRow): TaskRecord {

@@ -1,11 +1,15 @@
 // What the trace store's batch does besides chaining, on both engines: a call the workflow holds (an
 // escalation recorded for its callId) is answered by that escalation under `unlessHeld`; `batched`
 // writes run once per batch and key with each new record's item exactly once (never a repeated
-// call's); a caller-chosen traceId marks only a fresh record; and session counters written through
-// TaskRepository.addToSessions stay exact under many concurrent appends from two writers, each
+// call's), and staged ones read every item's rows with the chain head and write the new ones with
+// the records; a caller-chosen traceId marks only a fresh record; a batch that waited for the chain
+// head sees what its previous holder committed; and session counters written through
+// TaskRepository.sessionCounters stay exact under many concurrent appends from two writers, each
 // item's `after` being the session as of its own call.
 import { randomUUID } from 'node:crypto';
-import { TraceStore, type AppendOptions } from '../../src/audit/trace-store';
+import { Client } from 'pg';
+import { link } from '../../src/audit/chain';
+import { TRACE_COLUMNS, TraceStore, type AppendOptions, type StagedWrite } from '../../src/audit/trace-store';
 import type { TraceEntry, TraceRecord } from '../../src/audit/trace-types';
 import { PgClient } from '../../src/db/pg-client';
 import type { SqlClient } from '../../src/db/sql';
@@ -21,6 +25,28 @@ function recordingWrite(key = 'k') {
     batched: { key, item, write: async (_tx, items) => void invocations.push(items as string[]) },
   });
   return { invocations, opts };
+}
+
+/**
+ * A staged write that records what it was called with: its read returns the batch's items (as the
+ * database echoes them back), its write, given `fail`, makes the batch's write statement fail.
+ */
+function recordingStaged(key = 's') {
+  const reads: string[][] = [];
+  const writes: { read: unknown; items: string[] }[] = [];
+  const staged: StagedWrite<string, string[]> = {
+    read: (items, param) => {
+      reads.push(items);
+      return `${param(JSON.stringify(items))}::jsonb`;
+    },
+    write: (read, items, param) => {
+      writes.push({ read, items });
+      // An expression that fails when the batch holds the item 'bad': the whole statement does.
+      return items.includes('bad') ? `(${param('not a number')}::int)` : `${param(items.length)}::int`;
+    },
+  };
+  const opts = (item: string): AppendOptions => ({ batched: { key, item, staged } });
+  return { reads, writes, opts };
 }
 
 async function insertTask(db: SqlClient, taskId: string): Promise<void> {
@@ -191,6 +217,128 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
     });
   });
 
+  describe('staged batched writes', () => {
+    it('read every item of the batch with the chain head, then write the new records\' items in chain order', async () => {
+      const first = await store.append(decision(t, 'old'));
+      const { reads, writes, opts } = recordingStaged();
+      const records = await Promise.all([
+        store.append(decision(t, 'a'), opts('a')),
+        store.append(decision(t, 'old'), opts('old')), // already decided: read with the batch, not written
+        store.append(decision(t, 'b'), opts('b')),
+      ]);
+      expect(records[1]).toEqual(first);
+      expect(reads).toEqual([['a', 'old', 'b']]);
+      expect(writes).toEqual([{ read: ['a', 'old', 'b'], items: ['a', 'b'] }]);
+    });
+
+    it('write nothing when nothing in the batch is new', async () => {
+      await store.append(decision(t, 'dup'));
+      const { reads, writes, opts } = recordingStaged();
+      await store.append(decision(t, 'dup'), opts('dup'));
+      expect(reads).toEqual([['dup']]);
+      expect(writes).toEqual([]);
+    });
+
+    it('keep each key to its own items, next to plain batched writes', async () => {
+      const cats = recordingStaged('cats');
+      const dogs = recordingStaged('dogs');
+      const plain = recordingWrite('plain');
+      await Promise.all([
+        store.append(decision(t, 'c1'), cats.opts('c1')),
+        store.append(decision(t, 'd1'), dogs.opts('d1')),
+        store.append(decision(t, 'p1'), plain.opts('p1')),
+        store.append(decision(t, 'c2'), cats.opts('c2')),
+      ]);
+      expect(cats.writes).toEqual([{ read: ['c1', 'c2'], items: ['c1', 'c2'] }]);
+      expect(dogs.writes).toEqual([{ read: ['d1'], items: ['d1'] }]);
+      expect(plain.invocations).toEqual([['p1']]);
+    });
+
+    it('fail with their batch, which is retried one by one: only the bad item fails, leaving no trace', async () => {
+      const { writes, opts } = recordingStaged();
+      const [good, bad] = await Promise.allSettled([store.append(decision(t, 'good'), opts('good')), store.append(decision(t, 'bad'), opts('bad'))]);
+      expect(good).toMatchObject({ status: 'fulfilled', value: { body: { callId: 'good' } } });
+      expect(bad).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ message: expect.stringMatching(/invalid input syntax/) }) });
+      expect(writes.map((w) => w.items)).toEqual([['good', 'bad'], ['good'], ['bad']]);
+      expect(await rowsOf(t, 'bad')).toEqual([]);
+      expect((await rowsOf(t, 'good')).length).toBe(1);
+    });
+  });
+
+  describe('a batch that waited for the chain head (PostgreSQL: another connection held it)', () => {
+    /**
+     * Another replica holds the tenant's chain head and records `entries`; meanwhile `appends`
+     * start here and wait for the head; once they wait, the other replica commits.
+     */
+    async function whileAnotherHoldsTheHead(store: TraceStore, entries: TraceEntry[], appends: () => Promise<TraceRecord>[]) {
+      const tenant = store.tenant;
+      const other = new Client({ connectionString: tdb.url });
+      await other.connect();
+      try {
+        await other.query('begin');
+        const { rows } = await other.query<{ seq: string; hash: string }>('select seq, hash from trace_chain_heads where tenant = $1 for update', [tenant]);
+        let prev = { seq: Number(rows[0].seq), hash: rows[0].hash };
+        const theirs: TraceRecord[] = [];
+        for (const e of entries) {
+          const r = link(prev, { tenant, traceId: randomUUID(), kind: e.kind, occurredAt: new Date().toISOString(), body: e.body }) as TraceRecord;
+          await other.query(`insert into decision_traces (${TRACE_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8)`, [
+            r.tenant,
+            r.seq,
+            r.traceId,
+            r.kind,
+            r.occurredAt,
+            JSON.stringify(r.body),
+            r.prevHash,
+            r.hash,
+          ]);
+          theirs.push(r);
+          prev = r;
+        }
+        await other.query('update trace_chain_heads set seq = $2, hash = $3 where tenant = $1', [tenant, prev.seq, prev.hash]);
+        const pending = Promise.all(appends());
+        for (let waiting = 0; !waiting; ) {
+          await new Promise((r) => setTimeout(r, 20));
+          const [row] = await tdb.db.query<{ n: number }>(
+            "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'select trace_batch_open%'",
+          );
+          waiting = row.n;
+        }
+        await other.query('commit');
+        return { theirs, mine: await pending };
+      } finally {
+        await other.end();
+      }
+    }
+
+    it('answers a call with the escalation committed meanwhile', async () => {
+      if (engine !== 'postgres') return; // PGlite: one connection, no other holder
+      const store = new TraceStore(tdb.db, `wait-${t}`);
+      await store.append({ kind: 'task', body: { note: 'chain start' } });
+      const { theirs, mine } = await whileAnotherHoldsTheHead(store, [{ kind: 'escalation', body: { taskId: t, callId: 'held', decision: 'escalate' } }], () => [
+        store.append(decision(t, 'held'), { unlessHeld: true }),
+        store.append(decision(t, 'free'), { unlessHeld: true }),
+      ]);
+      expect(mine[0]).toEqual(theirs[0]);
+      expect(mine[1]).toMatchObject({ kind: 'decision', seq: theirs[0].seq + 1, prevHash: theirs[0].hash });
+      expect((await rowsOf(t, 'held')).map((r) => r.kind)).toEqual(['escalation']);
+      expect(await store.verify()).toEqual({ ok: true, checked: 3 });
+    });
+
+    it('answers a call with the decision committed meanwhile, in the batch itself (not by failing it and retrying one by one)', async () => {
+      if (engine !== 'postgres') return;
+      const store = new TraceStore(tdb.db, `wait-${t}`);
+      await store.append({ kind: 'task', body: { note: 'chain start' } });
+      const { writes, opts } = recordingStaged();
+      const { theirs, mine } = await whileAnotherHoldsTheHead(store, [{ kind: 'decision', body: { taskId: t, callId: 'decided', decision: 'deny' } }], () => [
+        store.append(decision(t, 'decided'), opts('decided')),
+        store.append(decision(t, 'free'), opts('free')),
+      ]);
+      expect(mine[0]).toEqual(theirs[0]);
+      expect(writes).toEqual([{ read: ['decided', 'free'], items: ['free'] }]);
+      expect(await store.verify()).toEqual({ ok: true, checked: 3 });
+    });
+  });
+
   describe('caller-chosen traceId', () => {
     it('names a fresh record, and tells the caller a repeated call was answered by an earlier one', async () => {
       const mine = `mine-${randomUUID()}`;
@@ -223,7 +371,7 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
     });
   });
 
-  describe('session counters (TaskRepository.addToSessions)', () => {
+  describe('session counters (TaskRepository.sessionCounters)', () => {
     it('count every allowed call exactly under concurrent appends from two writers, each item seeing its own position', async () => {
       // Two writers on different tenants (different chain heads, so their transactions really
       // overlap on PostgreSQL) over two clients where the engine has more than one connection.
@@ -245,7 +393,7 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
           const repo = repos[writer];
           const traceId = randomUUID();
           const record = await writers[writer].append(decision(taskId, `c${i}`, traceId), {
-            batched: { key: 'session', item, write: (tx, items) => repo.addToSessions(tx, items as SessionIncrement[]) },
+            batched: { key: 'session', item, staged: repo.sessionCounters },
           });
           appended.push({ item, record, writer, fresh: record.traceId === traceId });
         };

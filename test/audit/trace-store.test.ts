@@ -1,8 +1,8 @@
 // The Decision Trace store on both engines: append-only, hash-chained, idempotent per call.
 import { randomBytes } from 'node:crypto';
 import { hmacCheckpointSigner } from '../../src/audit/checkpoints';
-import { TraceStore } from '../../src/audit/trace-store';
-import { FilterError } from '../../src/db/filter-sql';
+import { TRACE_COLUMNS, TRACE_FILTER_COLUMNS, TraceStore } from '../../src/audit/trace-store';
+import { FilterError, scimFilterToSql } from '../../src/db/filter-sql';
 import type { SqlClient } from '../../src/db/sql';
 import { verifyChain, type ChainRecord } from '../../src/audit/chain';
 import type { TraceRecord } from '../../src/audit/trace-types';
@@ -128,6 +128,106 @@ describe.each(ENGINES)('trace store on %s', (engine) => {
     expect(either).toMatchObject({ totalResults: 4, startIndex: 2, itemsPerPage: 2 });
     expect(either.Resources.map((r) => r.body.callId)).toEqual(['c3', 'c4']);
     await expect(tenant.query({ filter: 'secret eq "x"' })).rejects.toThrow(FilterError);
+  });
+
+  it('allows one decision per call in the table itself, and any number of other records of it', async () => {
+    const insert = (tenant: string, seq: number, kind: string, body: Record<string, unknown>) =>
+      tdb.db.query(`insert into decision_traces (${TRACE_COLUMNS}) values ($1, $2, $3, $4, now(), $5::jsonb, 'p', 'h')`, [
+        tenant,
+        seq,
+        `${tenant}-${seq}`,
+        kind,
+        JSON.stringify(body),
+      ]);
+    const tenant = `unique-${engine}`;
+    await insert(tenant, 1, 'decision', { taskId: 'u', callId: 'c' });
+    await insert(tenant, 2, 'escalation', { taskId: 'u', callId: 'c' });
+    await insert(tenant, 3, 'escalation', { taskId: 'u', callId: 'c' });
+    await insert(tenant, 4, 'grant', { taskId: 'u', callId: 'c' });
+    await insert(tenant, 5, 'decision', { taskId: 'u', callId: 'other' });
+    await insert(tenant, 6, 'decision', { taskId: 'u' }); // no callId: never a duplicate
+    await insert(tenant, 7, 'decision', { taskId: 'u' });
+    await expect(insert(tenant, 8, 'decision', { taskId: 'u', callId: 'c' })).rejects.toThrow(/duplicate key/);
+    // Across tenants too: a callId is the task's (task ids are unique).
+    await expect(insert(`${tenant}-2`, 1, 'decision', { taskId: 'u', callId: 'c' })).rejects.toThrow(/duplicate key/);
+  });
+
+  it('answers every filter attribute, and reads the indexed ones (and the call lookups) through an index', async () => {
+    const tenant = new TraceStore(tdb.db, `filters-${engine}`);
+    const t0 = Date.parse('2026-06-01T00:00:00Z');
+    const outcomes = ['allow', 'deny', 'throttle', 'escalate'];
+    const records: TraceRecord[] = [];
+    for (let i = 0; i < 8; i++) {
+      records.push(
+        await tenant.append({
+          kind: i === 7 ? 'grant' : 'decision',
+          occurredAt: new Date(t0 + i * 60_000).toISOString(),
+          body: {
+            taskId: `ft-${engine}-${i % 2}`,
+            callId: `fc${i}`,
+            userId: `fu${i % 3}`,
+            agentId: `fa${i % 2}`,
+            toolId: `tool${i % 2}`,
+            appId: `app${i % 4}`,
+            actionClass: i % 2 ? 'Write' : 'Read',
+            decision: outcomes[i % 4],
+            reasonCode: i % 4 ? `reason${i % 4}` : undefined,
+            policyVersion: `v${i % 2}`,
+          },
+        }),
+      );
+    }
+    const expected: [string, (r: TraceRecord) => boolean][] = [
+      [`traceId eq "${records[3].traceId}"`, (r) => r.traceId === records[3].traceId],
+      [`seq gt ${records[5].seq}`, (r) => r.seq > records[5].seq],
+      ['kind eq "grant"', (r) => r.kind === 'grant'],
+      ['time ge "2026-06-01T00:03:00Z"', (r) => Date.parse(r.occurredAt) >= t0 + 180_000],
+      ['occurredAt lt "2026-06-01T00:02:00Z"', (r) => Date.parse(r.occurredAt) < t0 + 120_000],
+      [`taskId eq "ft-${engine}-1"`, (r) => r.body.taskId === `ft-${engine}-1`],
+      ['callId eq "fc4"', (r) => r.body.callId === 'fc4'],
+      ['userId eq "FU1"', (r) => r.body.userId === 'fu1'],
+      ['agentId eq "fa0"', (r) => r.body.agentId === 'fa0'],
+      ['toolId eq "tool1"', (r) => r.body.toolId === 'tool1'],
+      ['appId eq "app2"', (r) => r.body.appId === 'app2'],
+      ['actionClass eq "write"', (r) => r.body.actionClass === 'Write'],
+      ['decision eq "allow"', (r) => r.body.decision === 'allow'],
+      ['decision eq "DENY"', (r) => r.body.decision === 'deny'],
+      ['decision ne "allow"', (r) => r.body.decision !== 'allow'],
+      ['reasonCode pr', (r) => r.body.reasonCode !== undefined],
+      ['policyVersion eq "v1"', (r) => r.body.policyVersion === 'v1'],
+    ];
+    for (const [filter, match] of expected) {
+      const page = await tenant.query({ filter });
+      expect([filter, page.Resources.map((r) => r.seq)]).toEqual([filter, records.filter(match).map((r) => r.seq)]);
+    }
+    expect(Object.keys(TRACE_FILTER_COLUMNS).filter((a) => !expected.some(([f]) => f.startsWith(`${a} `)))).toEqual([]);
+
+    // With sequential scans priced out, each filter reads its own index (no tenant condition here:
+    // the primary key (tenant, seq) would otherwise serve every one of them by a range scan).
+    const plan = (sql: string, params: unknown[]) =>
+      tdb.db.transaction(async (tx) => {
+        await tx.query('set local enable_seqscan = off');
+        return (await tx.query<{ 'QUERY PLAN': string }>(`explain ${sql}`, params)).map((r) => r['QUERY PLAN']).join('\n');
+      });
+    const indexes: [string, string][] = [
+      ['traceId eq "x"', 'decision_traces_trace_id_key'],
+      ['time ge "2026-06-01T00:03:00Z"', 'decision_traces_time'],
+      ['taskId eq "t"', 'decision_traces_call'],
+      ['userId eq "u"', 'decision_traces_user'],
+      ['agentId eq "a"', 'decision_traces_agent'],
+      ['appId eq "a"', 'decision_traces_app'],
+      ['decision eq "deny"', 'decision_traces_decision'],
+    ];
+    for (const [filter, index] of indexes) {
+      const w = scimFilterToSql(filter, TRACE_FILTER_COLUMNS, 1);
+      expect([filter, await plan(`select count(*) from decision_traces where ${w.where}`, w.params)]).toEqual([filter, expect.stringMatching(new RegExp(`(using|Index Scan on) ${index} `))]);
+    }
+    for (const lookup of [
+      "select * from decision_traces where kind = 'decision' and task_id = $1 and call_id = $2",
+      "select * from decision_traces where task_id = $1 and call_id = $2 and kind in ('decision', 'escalation')",
+    ]) {
+      expect(await plan(lookup, ['t', 'c'])).toMatch(/(using|Index Scan on) decision_traces_call /);
+    }
   });
 
   it('prunes an old segment into an archive with a signed checkpoint at the cut; both halves still verify', async () => {
