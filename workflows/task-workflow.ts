@@ -59,7 +59,7 @@ export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOption
   // Runs started before held calls could be carried keep waiting for them to settle (replay).
   const carriesHolds = patched('carry-held-calls');
   /** Nothing is mid-step: every held call waits for a human with its cards posted. */
-  const carriable = () => deciding === 0 && (carriesHolds ? [...state.holds.values()].every((h) => h.waiting) : inFlight.size === 0);
+  const carriable = () => (carriesHolds ? deciding === 0 && [...state.holds.values()].every((h) => h.waiting) : idle());
 
   setHandler(taskViewQuery, () => state.view());
   setHandler(revokeAllSignal, (req) => state.requestEnd(req));
@@ -303,7 +303,6 @@ async function approvalChain(state: TaskState, hold: HeldCall): Promise<Approval
       if (!next) return undefined;
       step = next.step;
       hold.answerers = next.approverIds;
-      hold.waiting = undefined;
       deadline = new Date(Date.now() + next.timeoutSeconds * 1000).toISOString();
       // Cards are posted concurrently: a Slack outage delays them but does not stop the clock.
       posting = notify.askApprovers({ taskId, approvalId: hold.approvalId, call: req, plan, step, approverIds: next.approverIds, deadline });
