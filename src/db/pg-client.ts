@@ -8,6 +8,9 @@ class PgTx implements SqlClient {
   async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
     return (await this.client.query(text, params)).rows as T[];
   }
+  async simpleQuery<T>(text: string): Promise<T[]> {
+    return (await this.client.query(text)).rows as T[]; // no values: node-postgres sends a simple query
+  }
   async exec(script: string): Promise<void> {
     await this.client.query(script);
   }
@@ -82,6 +85,10 @@ export class PgClient implements SqlClient {
 
   async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
     return (await this.pool.query(text, params)).rows as T[];
+  }
+
+  async simpleQuery<T>(text: string): Promise<T[]> {
+    return (await this.pool.query(text)).rows as T[];
   }
 
   async exec(script: string): Promise<void> {

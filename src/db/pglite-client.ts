@@ -10,6 +10,9 @@ class PgliteTx implements SqlClient {
   async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
     return (await this.db.query<T>(text, params)).rows;
   }
+  simpleQuery<T>(text: string): Promise<T[]> {
+    return simpleQuery<T>(this.db, text);
+  }
   async exec(script: string): Promise<void> {
     await this.db.exec(script);
   }
@@ -36,6 +39,10 @@ export class PgliteClient implements SqlClient {
     return (await this.db.query<T>(text, params)).rows;
   }
 
+  simpleQuery<T>(text: string): Promise<T[]> {
+    return simpleQuery<T>(this.db, text);
+  }
+
   async exec(script: string): Promise<void> {
     await this.db.exec(script);
   }
@@ -52,4 +59,9 @@ export class PgliteClient implements SqlClient {
   async close(): Promise<void> {
     if (!this.db.closed) await this.db.close();
   }
+}
+
+async function simpleQuery<T>(db: Queryable, text: string): Promise<T[]> {
+  const results = await db.exec(text);
+  return (results[results.length - 1]?.rows ?? []) as T[];
 }

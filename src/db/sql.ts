@@ -1,6 +1,7 @@
 // One narrow SQL port over node-postgres (production) and PGlite (embedded default, tests).
 // Both speak parameterized PostgreSQL with `$n` placeholders and return `{ rows }`, so
 // repositories write plain SQL once and run on either.
+import { escapeLiteral } from 'pg';
 
 export interface Listener {
   payload(payload: string): void;
@@ -9,6 +10,12 @@ export interface Listener {
 
 export interface SqlClient {
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * One statement with its values already inlined by `literal`: the simple query protocol. For the
+   * hot statements only (the trace group commit): PGlite answers a parameterized query with a
+   * parse-and-describe exchange before it runs, which costs more than many statements' own work.
+   */
+  simpleQuery<T = Record<string, unknown>>(text: string): Promise<T[]>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
   /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
@@ -22,4 +29,19 @@ export interface SqlClient {
    */
   listen(channel: string, handler: Listener): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/**
+ * A value as an SQL literal of unknown type, resolved by its context as a `$n` parameter would be
+ * (escaped by node-postgres). Strings, numbers, booleans and null; an array of strings is a text[].
+ */
+export function literal(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string') return escapeLiteral(value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`not a finite number: ${value}`);
+    return `'${String(value)}'`;
+  }
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.length ? `array[${value.map(escapeLiteral).join(', ')}]` : `'{}'::text[]`;
+  throw new TypeError(`no SQL literal for ${Array.isArray(value) ? 'an array of non-strings' : typeof value}`);
 }

@@ -448,3 +448,49 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
     });
   });
 });
+
+describe.each(ENGINES)("the group commit's functions on %s", (engine) => {
+  let tdb: TestDatabase;
+  beforeAll(async () => {
+    tdb = await testDatabase(engine); // empty tables: the size at which their plans get cached
+  });
+  afterAll(async () => {
+    await tdb?.drop();
+  });
+
+  // Their statements are planned once per connection (migration 013); a plan made now, on empty
+  // tables, must still read by index when the tables have grown.
+  it('price sequential scans out, so a plan cached on empty tables reads by index', async () => {
+    const functions = ['trace_batch_open', 'task_sessions_for_update', 'task_sessions_write'];
+    const config = await tdb.db.query<{ proname: string; proconfig: string[] | null }>(
+      'select proname, proconfig from pg_proc where proname = any($1::text[]) order by proname',
+      [functions],
+    );
+    expect(config.map((c) => [c.proname, c.proconfig])).toEqual([...functions].sort().map((f) => [f, ['enable_seqscan=off']]));
+
+    const genericPlan = (sql: string, types: string, args: string) =>
+      tdb.db.transaction(async (tx) => {
+        await tx.query('set local enable_seqscan = off');
+        await tx.query('set local plan_cache_mode = force_generic_plan');
+        await tx.query(`prepare p${types.length} (${types}) as ${sql}`);
+        try {
+          return (await tx.query<{ 'QUERY PLAN': string }>(`explain execute p${types.length} (${args})`)).map((r) => r['QUERY PLAN']).join('\n');
+        } finally {
+          await tx.query(`deallocate p${types.length}`);
+        }
+      });
+    const calls = await genericPlan(
+      `select * from decision_traces where kind in ('decision', 'escalation') and (task_id, call_id) in (select * from unnest($1, $2))`,
+      'text[], text[]',
+      `'{t}', '{c}'`,
+    );
+    expect(calls).toMatch(/Index Scan (using|on) decision_traces_call /);
+    expect(calls).not.toMatch(/Seq Scan/);
+    const sessions = await genericPlan('select task_id, session from tasks where task_id = any($1) order by task_id for update', 'text[]', `'{t}'`);
+    expect(sessions).toMatch(/Index Scan (using|on) tasks_pkey /);
+    expect(sessions).not.toMatch(/Seq Scan/);
+    const write = await genericPlan('update tasks t set session = s.value from jsonb_each($1) s where t.task_id = s.key', 'jsonb', `'{"t": {}}'`);
+    expect(write).toMatch(/Index Scan (using|on) tasks_pkey /);
+    expect(write).not.toMatch(/Seq Scan/);
+  });
+});

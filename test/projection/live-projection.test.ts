@@ -47,6 +47,7 @@ function relayed(db: SqlClient, opts: { states?: boolean[]; delayMs?: number }):
   return {
     engine: db.engine,
     query: <T,>(text: string, params?: unknown[]) => db.query<T>(text, params),
+    simpleQuery: <T,>(text: string) => db.simpleQuery<T>(text),
     exec: (script) => db.exec(script),
     transaction: (fn) => db.transaction(fn),
     close: () => db.close(),
