@@ -1,7 +1,6 @@
 // One narrow SQL port over node-postgres (production) and PGlite (embedded default, tests).
 // Both speak parameterized PostgreSQL with `$n` placeholders and return `{ rows }`, so
 // repositories write plain SQL once and run on either.
-import { escapeLiteral } from 'pg';
 
 export interface Listener {
   payload(payload: string): void;
@@ -32,8 +31,8 @@ export interface SqlClient {
 }
 
 /**
- * A value as an SQL literal of unknown type, resolved by its context as a `$n` parameter would be
- * (escaped by node-postgres). Strings, numbers, booleans and null; an array of strings is a text[].
+ * A value as an SQL literal of unknown type, resolved by its context as a `$n` parameter would be.
+ * Strings, numbers, booleans and null; an array of strings is a text[].
  */
 export function literal(value: unknown): string {
   if (value === null || value === undefined) return 'null';
@@ -44,4 +43,14 @@ export function literal(value: unknown): string {
   }
   if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.length ? `array[${value.map(escapeLiteral).join(', ')}]` : `'{}'::text[]`;
   throw new TypeError(`no SQL literal for ${Array.isArray(value) ? 'an array of non-strings' : typeof value}`);
+}
+
+/**
+ * node-postgres's escapeLiteral, by regular expressions instead of a loop over characters (it was
+ * 2% of the in-context path's CPU, on a batch's 40 kB of records): quotes doubled; with a
+ * backslash, an E'' string with backslashes doubled, right whatever standard_conforming_strings.
+ */
+function escapeLiteral(s: string): string {
+  const quoted = s.replace(/'/g, "''");
+  return s.includes('\\') ? ` E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
 }

@@ -1,5 +1,7 @@
 // SQL literals for simple queries (the trace group commit's statements): every value comes back
 // as it went in, on both engines, and values without a literal form are refused.
+import fc from 'fast-check';
+import { escapeLiteral } from 'pg';
 import { literal } from '../../src/db/sql';
 import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
 
@@ -28,6 +30,11 @@ describe.each(ENGINES)('literal on %s', (engine) => {
       `select ${literal(42)}::bigint as n, ${literal(-1.5)}::float8 as f, ${literal(true)}::boolean as b, ${literal(null)}::text as z, ${literal([])}::text[] as e, ${literal(12n)}::int as i`,
     );
     expect(row).toEqual({ n: engine === 'postgres' ? '42' : 42, f: -1.5, b: true, z: null, e: [], i: 12 });
+  });
+
+  it("quotes strings exactly as node-postgres's escapeLiteral does", () => {
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom("'", '\\', 'a', 'é', ' ', '"', '$') }), (s) => literal(s) === escapeLiteral(s)));
+    fc.assert(fc.property(fc.string({ unit: 'grapheme' }), (s) => literal(s) === escapeLiteral(s)));
   });
 
   it('refuses what has no literal form here', () => {
