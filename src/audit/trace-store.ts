@@ -26,15 +26,8 @@ export interface AppendOptions {
   unlessHeld?: boolean;
 }
 
-/**
- * Once per batch and key, with the items of the batch's new records in chain order: either
- * `write`, statements of its own in the batch's transaction, or `staged`, joined to the batch's
- * own two statements.
- */
-export type BatchedWrite<I = unknown> = { key: string; item: I } & (
-  | { write(tx: SqlClient, items: I[]): Promise<void>; staged?: undefined }
-  | { staged: StagedWrite<I>; write?: undefined }
-);
+/** Once per batch and key, with the items of the batch's new records in chain order (`staged`). */
+export type BatchedWrite<I = unknown> = { key: string; item: I; staged: StagedWrite<I> };
 
 /** A value as an SQL literal (`literal` of src/db/sql.ts): the batch's statements go as simple queries. */
 export type Param = (value: unknown) => string;
@@ -328,8 +321,8 @@ export class TraceStore {
   /**
    * One transaction, two statements (see migrations 011 and 013): lock the head and read the
    * batch's calls already recorded (with the staged writes' reads), then, once chained here,
-   * insert the new records and move the head (with the staged writes). `within` and plain batched
-   * writes run in between. Both go as simple queries with their values inlined as literals: on
+   * insert the new records and move the head (with the staged writes). `within` writes run in
+   * between. Both go as simple queries with their values inlined as literals: on
    * PGlite that saves each a parse-and-describe exchange (measured: a third of a batch of one).
    */
   private async commit(batch: Pending[]): Promise<TraceRecord[]> {
@@ -341,12 +334,12 @@ export class TraceStore {
       const group = groups.get(b.key) ?? groups.set(b.key, { batched: b, all: [], fresh: [] }).get(b.key)!;
       group.all.push(b.item);
     }
-    const staged = [...groups.values()].filter((g) => g.batched.staged);
+    const staged = [...groups.values()];
     const keys = batch.filter((p) => decisionKey(p.entry)).map((p) => [p.entry.body.taskId!, p.entry.body.callId!]);
     return this.db.transaction(async (tx) => {
       const [row] = await tx.simpleQuery<Record<string, unknown> & { head: { seq: number | string; hash: string; calls: Row[] } }>(
         `select trace_batch_open(${literal(this.tenant)}, ${literal(GENESIS)}, ${literal(keys.map((k) => k[0]))}, ${literal(keys.map((k) => k[1]))}) as head` +
-          staged.map((g, i) => `, ${g.batched.staged!.read(g.all, literal)} as r${i}`).join(''),
+          staged.map((g, i) => `, ${g.batched.staged.read(g.all, literal)} as r${i}`).join(''),
       );
       const existing = new Map<string, TraceRecord>();
       const holds = new Map<string, TraceRecord>();
@@ -388,11 +381,10 @@ export class TraceStore {
         if (p.opts.within) await p.opts.within(tx);
         if (p.opts.batched) groups.get(p.opts.batched.key)!.fresh.push(p.opts.batched.item);
       }
-      for (const g of groups.values()) if (g.batched.write && g.fresh.length) await g.batched.write(tx, g.fresh);
       if (fresh.length) {
         const parts = [`trace_batch_write(${literal(this.tenant)}, ${literal(prev.seq)}, ${literal(prev.hash)}, ${literal(`[${rows.join(',')}]`)})`];
         staged.forEach((g, i) => {
-          const sql = g.fresh.length ? g.batched.staged!.write(row[`r${i}`], g.fresh, literal) : undefined;
+          const sql = g.fresh.length ? g.batched.staged.write(row[`r${i}`], g.fresh, literal) : undefined;
           if (sql) parts.push(sql);
         });
         await tx.simpleQuery(`select ${parts.join(', ')}`);

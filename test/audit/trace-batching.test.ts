@@ -1,8 +1,8 @@
 // What the trace store's batch does besides chaining, on both engines: a call the workflow holds (an
 // escalation recorded for its callId) is answered by that escalation under `unlessHeld`; `batched`
 // writes run once per batch and key with each new record's item exactly once (never a repeated
-// call's), and staged ones read every item's rows with the chain head and write the new ones with
-// the records; a caller-chosen traceId marks only a fresh record; a batch that waited for the chain
+// call's), reading every item's rows with the chain head and writing the new ones with the
+// records; a caller-chosen traceId marks only a fresh record; a batch that waited for the chain
 // head sees what its previous holder committed; and session counters written through
 // TaskRepository.sessionCounters stay exact under many concurrent appends from two writers, each
 // item's `after` being the session as of its own call.
@@ -17,15 +17,6 @@ import { TaskRepository, type SessionIncrement } from '../../src/tasks/task-repo
 import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
 
 const decision = (taskId: string, callId: string, traceId?: string): TraceEntry => ({ kind: 'decision', body: { taskId, callId, decision: 'allow' }, traceId });
-
-/** A batched write that records what it was called with (and writes nothing). */
-function recordingWrite(key = 'k') {
-  const invocations: string[][] = [];
-  const opts = (item: string): AppendOptions => ({
-    batched: { key, item, write: async (_tx, items) => void invocations.push(items as string[]) },
-  });
-  return { invocations, opts };
-}
 
 /**
  * A staged write that records what it was called with: its read returns the batch's items (as the
@@ -81,18 +72,18 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
   describe('unlessHeld', () => {
     it('answers a held call with its escalation and writes no decision, nor anything joined to it', async () => {
       const escalation = await store.append({ kind: 'escalation', body: { taskId: t, callId: 'c1', decision: 'escalate', approvalId: 'ap-1' } });
-      const { invocations, opts } = recordingWrite();
+      const { writes, opts } = recordingStaged();
       let within = 0;
       const answer = await store.append(decision(t, 'c1', 'mine'), { ...opts('c1'), within: async () => void within++, unlessHeld: true });
       expect(answer).toEqual(escalation);
       expect(await rowsOf(t, 'c1')).toEqual([{ kind: 'escalation', trace_id: escalation.traceId }]);
-      expect(invocations).toEqual([]);
+      expect(writes).toEqual([]);
       expect(within).toBe(0);
     });
 
     it('answers a held call with its escalation also when it shares a batch with new calls', async () => {
       const escalation = await store.append({ kind: 'escalation', body: { taskId: t, callId: 'held', decision: 'escalate' } });
-      const { invocations, opts } = recordingWrite();
+      const { writes, opts } = recordingStaged();
       const [a, held, b] = await Promise.all([
         store.append(decision(t, 'a'), { ...opts('a'), unlessHeld: true }),
         store.append(decision(t, 'held'), { ...opts('held'), unlessHeld: true }),
@@ -100,7 +91,7 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
       ]);
       expect(held).toEqual(escalation);
       expect([a.kind, b.kind]).toEqual(['decision', 'decision']);
-      expect(invocations).toEqual([['a', 'b']]);
+      expect(writes.map((w) => w.items)).toEqual([['a', 'b']]);
       expect(await rowsOf(t, 'held')).toEqual([{ kind: 'escalation', trace_id: escalation.traceId }]);
     });
 
@@ -134,9 +125,10 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
   describe('batched writes', () => {
     it('runs once per batch for concurrent appends of one key, with every item exactly once', async () => {
       const n = 100;
-      const { invocations, opts } = recordingWrite();
+      const { writes, opts } = recordingStaged();
       const calls = Array.from({ length: n }, (_, i) => `c${i}`);
       const records = await Promise.all(calls.map((c) => store.append(decision(t, c), opts(c))));
+      const invocations = writes.map((w) => w.items);
       expect(new Set(records.map((r) => r.seq)).size).toBe(n);
       expect(invocations.length).toBeGreaterThan(0);
       expect(invocations.length).toBeLessThanOrEqual(n / 10);
@@ -144,8 +136,8 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
     });
 
     it('hands each key its own items, in the order the records were chained', async () => {
-      const cats = recordingWrite('cats');
-      const dogs = recordingWrite('dogs');
+      const cats = recordingStaged('cats');
+      const dogs = recordingStaged('dogs');
       const records = await Promise.all([
         store.append(decision(t, 'c1'), cats.opts('c1')),
         store.append(decision(t, 'd1'), dogs.opts('d1')),
@@ -153,29 +145,26 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
         store.append(decision(t, 'plain')),
         store.append(decision(t, 'd2'), dogs.opts('d2')),
       ]);
-      expect(cats.invocations).toEqual([['c1', 'c2']]);
-      expect(dogs.invocations).toEqual([['d1', 'd2']]);
+      expect(cats.writes).toEqual([{ read: ['c1', 'c2'], items: ['c1', 'c2'] }]);
+      expect(dogs.writes).toEqual([{ read: ['d1', 'd2'], items: ['d1', 'd2'] }]);
       expect(records.map((r) => r.seq)).toEqual([...records.map((r) => r.seq)].sort((a, b) => a - b));
     });
 
-    it('runs in the transaction of its records: a failing write leaves no trace', async () => {
+    it('runs in the transaction of its records: a failing write leaves no trace, nor any of its effects', async () => {
       await insertTask(tdb.db, t);
-      const opts = (item: string, fail = false): AppendOptions => ({
-        batched: {
-          key: 'k',
-          item,
-          write: async (tx, items) => {
-            await tx.query('update tasks set purpose = $2 where task_id = $1', [t, (items as string[]).join(',')]);
-            if (fail || items.includes('bad')) throw new Error('write failed');
-          },
-        },
-      });
+      // Writes the items into the task's session; with the item 'bad', the statement fails after it.
+      const staged: StagedWrite<string> = {
+        read: () => 'null',
+        write: (_read, items, param) =>
+          `task_sessions_write(${param(JSON.stringify({ [t]: { items } }))})` + (items.includes('bad') ? `, ${param('not a number')}::int` : ''),
+      };
+      const opts = (item: string): AppendOptions => ({ batched: { key: 'k', item, staged } });
       const [good, bad] = await Promise.allSettled([store.append(decision(t, 'good'), opts('good')), store.append(decision(t, 'bad'), opts('bad'))]);
       // The batch failed as a whole; retried one by one, only the bad item fails.
       expect(good.status).toBe('fulfilled');
-      expect(bad).toMatchObject({ status: 'rejected', reason: new Error('write failed') });
+      expect(bad).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ message: expect.stringMatching(/invalid input syntax/) }) });
       expect(await rowsOf(t, 'bad')).toEqual([]);
-      expect((await tdb.db.query('select purpose from tasks where task_id = $1', [t]))[0]).toEqual({ purpose: 'good' });
+      expect((await tdb.db.query('select session from tasks where task_id = $1', [t]))[0]).toEqual({ session: { items: ['good'] } });
     });
 
     it("keeps appending after a new tenant's first batch is rolled back", async () => {
@@ -192,27 +181,33 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
     });
 
     it('skips the item of a call already decided, and runs no write when nothing in the batch is new', async () => {
-      const { invocations, opts } = recordingWrite();
+      const { writes, opts } = recordingStaged();
+      const invocations = {
+        get items() {
+          return writes.map((w) => w.items);
+        },
+        clear: () => void writes.splice(0),
+      };
       const first = await store.append(decision(t, 'dup'), opts('dup#1'));
-      expect(invocations).toEqual([['dup#1']]);
-      invocations.length = 0;
+      expect(invocations.items).toEqual([['dup#1']]);
+      invocations.clear();
 
       const [again, ...fresh] = await Promise.all([store.append(decision(t, 'dup'), opts('dup#2')), store.append(decision(t, 'x'), opts('x'))]);
       expect(again).toEqual(first);
       expect(fresh[0].body.callId).toBe('x');
-      expect(invocations).toEqual([['x']]);
-      invocations.length = 0;
+      expect(invocations.items).toEqual([['x']]);
+      invocations.clear();
 
       expect(await store.append(decision(t, 'dup'), opts('dup#3'))).toEqual(first);
-      expect(invocations).toEqual([]);
+      expect(invocations.items).toEqual([]);
       expect((await rowsOf(t, 'dup')).length).toBe(1);
     });
 
     it('passes only the first item when one batch holds the same call twice', async () => {
-      const { invocations, opts } = recordingWrite();
+      const { writes, opts } = recordingStaged();
       const [a, b] = await Promise.all([store.append(decision(t, 'twice'), opts('first')), store.append(decision(t, 'twice'), opts('second'))]);
       expect(b).toEqual(a);
-      expect(invocations).toEqual([['first']]);
+      expect(writes.map((w) => w.items)).toEqual([['first']]);
       expect((await rowsOf(t, 'twice')).length).toBe(1);
     });
   });
@@ -237,21 +232,6 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
       await store.append(decision(t, 'dup'), opts('dup'));
       expect(reads).toEqual([['dup']]);
       expect(writes).toEqual([]);
-    });
-
-    it('keep each key to its own items, next to plain batched writes', async () => {
-      const cats = recordingStaged('cats');
-      const dogs = recordingStaged('dogs');
-      const plain = recordingWrite('plain');
-      await Promise.all([
-        store.append(decision(t, 'c1'), cats.opts('c1')),
-        store.append(decision(t, 'd1'), dogs.opts('d1')),
-        store.append(decision(t, 'p1'), plain.opts('p1')),
-        store.append(decision(t, 'c2'), cats.opts('c2')),
-      ]);
-      expect(cats.writes).toEqual([{ read: ['c1', 'c2'], items: ['c1', 'c2'] }]);
-      expect(dogs.writes).toEqual([{ read: ['d1'], items: ['d1'] }]);
-      expect(plain.invocations).toEqual([['p1']]);
     });
 
     it('fail with their batch, which is retried one by one: only the bad item fails, leaving no trace', async () => {
