@@ -17,6 +17,8 @@ export interface LoadResult {
   p95: number;
   p99: number;
   max: number;
+  /** This process (the API, the worker and PGlite) while the load ran: CPU per request, and how busy its event loop was. */
+  server: { cpuPerRequestUs: number; loopBusy: number };
 }
 
 export const GATEWAYS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -25,11 +27,16 @@ export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 export const RATE = Number(process.env.BENCH_RATE ?? 2000);
 
 export function load(spec: Record<string, unknown>): Promise<LoadResult> {
+  const cpu = process.cpuUsage();
+  const loop = performance.eventLoopUtilization();
   return new Promise((resolve, reject) => {
     // The spec goes through stdin: 10,000 task ids do not fit in a command line.
     const child = execFile(process.execPath, [path.join(__dirname, 'load.js')], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${String(spec.name)}: ${stderr || err.message}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult);
+      if (err) return reject(new Error(`${String(spec.name)}: ${stderr || err.message}`));
+      const r = JSON.parse(stdout.trim().split('\n').pop()!) as Omit<LoadResult, 'server'>;
+      const used = process.cpuUsage(cpu);
+      const server = { cpuPerRequestUs: (used.user + used.system) / Math.max(1, r.requests), loopBusy: performance.eventLoopUtilization(loop).utilization };
+      resolve({ ...r, server });
     });
     child.stdin!.end(JSON.stringify(spec));
   });
@@ -46,7 +53,8 @@ export async function api(o: Orchestrator, token: string, method: string, url: s
 
 export function row(r: LoadResult, floor?: LoadResult): string {
   const ratio = floor ? `  p99 ${(r.p99 / floor.p99).toFixed(1)}× / throughput ${(floor.throughput / r.throughput).toFixed(1)}× of the floor` : '';
-  return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}`;
+  const server = `  server: ${r.server.cpuPerRequestUs.toFixed(0)} µs CPU/request, event loop ${(r.server.loopBusy * 100).toFixed(0)}% busy`;
+  return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${server}`;
 }
 
 /** The whole orchestrator (dev server, worker, API; PGlite, or PostgreSQL with DATABASE_URL) on a fresh data dir. */
