@@ -32,6 +32,10 @@ describe.each(ENGINES)('literal on %s', (engine) => {
     expect(row).toEqual({ n: engine === 'postgres' ? '42' : 42, f: -1.5, b: true, z: null, e: [], i: 12 });
   });
 
+});
+
+// Pure: once, not per engine.
+describe('literal', () => {
   it("quotes strings exactly as node-postgres's escapeLiteral does", () => {
     fc.assert(fc.property(fc.string({ unit: fc.constantFrom("'", '\\', 'a', 'é', ' ', '"', '$') }), (s) => literal(s) === escapeLiteral(s)));
     fc.assert(fc.property(fc.string({ unit: 'grapheme' }), (s) => literal(s) === escapeLiteral(s)));
