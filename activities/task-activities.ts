@@ -6,7 +6,8 @@ import type { CredentialBroker } from '../src/credentials/credential-broker';
 import type { DecisionService, EvaluatedCall, EvaluatedPlan } from '../src/decisions/decision-service';
 import type { SqlClient } from '../src/db/sql';
 import type { Metrics } from '../src/health/metrics';
-import type { ProvisionedAccess, ProvisionedAccessRepository, TaskRepository } from '../src/tasks/task-repository';
+import type { ProvisionedAccess, ProvisionedAccessRepository, TaskRecord, TaskRepository } from '../src/tasks/task-repository';
+import { contextEntry, decidedAtOnce } from '../workflows/plan-path';
 import type { ApprovalAnswer, CollapseResult, ContextEntry, TaskStatus, ToolCallRequest, ToolCallResult } from '../workflows/messages';
 
 export interface TaskActivityDeps {
@@ -29,10 +30,34 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     return t;
   };
 
+  const commit = async (t: TaskRecord, input: { call: ToolCallRequest; outcome: EvaluatedCall; grant?: ContextEntry; answers?: ApprovalAnswer[] }) => {
+    // An escalation that came back approved is an allow.
+    const outcome = input.outcome.decision === 'escalate' ? { ...input.outcome, decision: 'allow' as const } : input.outcome;
+    const result = await deps.decisions.commit(t, input.call, outcome, input.grant, input.answers);
+    // A credential reference is a bearer handle: it stays out of workflow history, and the API
+    // derives it from the trace (which holds only its id).
+    delete result.credentialRef;
+    return result;
+  };
+
   return {
     /** `approved`: the re-check after a human said yes (hours may have passed; policy and HR state may differ). */
     async evaluateCall(input: { taskId: string; call: ToolCallRequest; inContext: boolean; approved?: boolean }): Promise<EvaluatedPlan> {
       return deps.decisions.plan(await task(input.taskId), input.call, input.inContext);
+    },
+
+    /**
+     * Plans a call and, when the plan decides it at once (a refusal, or a grant the policy alone
+     * allows), records the decision as well: one local activity, not two, on the path most new
+     * grants take. Otherwise returns the plan only, for the workflow to hold or provision.
+     */
+    async decideCall(input: { taskId: string; call: ToolCallRequest; inContext: boolean }): Promise<{ plan: EvaluatedPlan; result?: ToolCallResult; grant?: ContextEntry }> {
+      const t = await task(input.taskId);
+      const plan = await deps.decisions.plan(t, input.call, input.inContext);
+      if (!decidedAtOnce(plan)) return { plan };
+      const refused = plan.decision === 'deny' || plan.decision === 'throttle';
+      const grant = input.inContext || refused ? undefined : contextEntry(input.call, plan, 'policy');
+      return { plan, grant, result: await commit(t, { call: input.call, outcome: plan, grant }) };
     },
 
     async commitDecision(input: {
@@ -42,13 +67,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       grant?: ContextEntry;
       answers?: ApprovalAnswer[];
     }): Promise<ToolCallResult> {
-      // An escalation that came back approved is an allow.
-      const outcome = input.outcome.decision === 'escalate' ? { ...input.outcome, decision: 'allow' as const } : input.outcome;
-      const result = await deps.decisions.commit(await task(input.taskId), input.call, outcome, input.grant, input.answers);
-      // A credential reference is a bearer handle: it stays out of workflow history, and the API
-      // derives it from the trace (which holds only its id).
-      delete result.credentialRef;
-      return result;
+      return commit(await task(input.taskId), input);
     },
 
     /** Records a held call: an escalation trace and the pending approval, answering `pending`. */

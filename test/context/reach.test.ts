@@ -24,7 +24,10 @@ describe('policy-only path', () => {
     expect(first.body).toMatchObject({ decision: 'allow', policyVersion: expect.stringMatching(/^sha256:/) });
     expect((await world.task(taskId)).body.context).toEqual([expect.objectContaining({ toolId: 'github.create_pr', appId: 'github', via: 'policy' })]);
 
-    const updatesBefore = (await world.stack.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory()).events!.length;
+    const history = await world.stack.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory();
+    // Planned and recorded by one local activity: a single round trip between worker and workflow.
+    expect(history.events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(1);
+    const updatesBefore = history.events!.length;
     const second = await world.call(taskId, 'github.create_pr', { ...PR, title: 'Second one' });
     expect(second.body).toMatchObject({ decision: 'allow' });
     // Decided in the API from the projection: the workflow's history did not grow.

@@ -17,7 +17,7 @@ const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() 
 describe('recorded task workflow histories', () => {
   it('cover the context scenarios', () => {
     expect(files).toEqual(
-      expect.arrayContaining(['policy-only.json', 'person-confirms.json', 'escalation-approved.json', 'jit-provisioning.json', 'credential-minted.json', 'continue-as-new-first-run.json']),
+      expect.arrayContaining(['policy-only.json', 'before-one-decide-activity-policy-only.json', 'person-confirms.json', 'escalation-approved.json', 'jit-provisioning.json', 'credential-minted.json', 'continue-as-new-first-run.json']),
     );
   });
 
