@@ -51,14 +51,14 @@ it("puts the decision's span in its workflow's trace", async () => {
   }
   expect(decision).toBeDefined();
   const parent = spans.find((s) => s.traceId === decision!.traceId && s.spanId === decision!.parentSpanId);
-  expect(parent?.name).toBe('RunActivity:commitDecision');
+  expect(parent?.name).toBe('RunActivity:decideCall');
   // Up the chain: activity ← the workflow scheduling it ← its update handler ← the API's update call.
   const chain: string[] = [];
   for (let s: Span | undefined = decision; s; s = spans.find((p) => p.traceId === s!.traceId && p.spanId === s!.parentSpanId)) chain.push(s.name);
   expect(chain).toEqual([
     'execute_tool github.read_repo',
-    'RunActivity:commitDecision',
-    'StartActivity:commitDecision',
+    'RunActivity:decideCall',
+    'StartActivity:decideCall',
     'HandleUpdate:requestToolCall',
     'StartWorkflowUpdate:requestToolCall',
   ]);
