@@ -56,8 +56,11 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       const plan = await deps.decisions.plan(t, input.call, input.inContext);
       if (!decidedAtOnce(plan)) return { plan };
       const refused = plan.decision === 'deny' || plan.decision === 'throttle';
-      const grant = input.inContext || refused ? undefined : contextEntry(input.call, plan, 'policy');
-      return { plan, grant, result: await commit(t, { call: input.call, outcome: plan, grant }) };
+      const entry = input.inContext ? undefined : contextEntry(input.call, plan, 'policy');
+      const result = await commit(t, { call: input.call, outcome: plan, grant: refused ? undefined : entry });
+      // A retry after an attempt that committed is answered with that attempt's decision (the
+      // policy may have changed since): the grant follows the decision recorded, not this plan.
+      return { plan, result, grant: result.decision === 'allow' ? entry : undefined };
     },
 
     async commitDecision(input: {

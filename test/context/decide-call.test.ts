@@ -1,0 +1,94 @@
+// The task workflow's decideCall activity over a real database: it plans and records a call the
+// policy decides at once, leaves a call that waits for a person to the workflow, and a retry after
+// an attempt that committed gets that attempt's decision and grant back, whatever the policy says now.
+import path from 'node:path';
+import { createTaskActivities } from '../../activities/task-activities';
+import { loadConfig } from '../../src/config/config';
+import { compilePolicy } from '../../src/policy/compile';
+import { createServices, type Services } from '../../src/services';
+import { activityDeps } from '../../src/worker';
+import { taskWorkflowId } from '../../workflows/messages';
+import { testDatabase, type TestDatabase } from '../support/databases';
+
+let database: TestDatabase;
+let services: Services;
+let activities: ReturnType<typeof createTaskActivities>;
+
+const PR = { repo: 'acme/api', title: 'Fix the build', head: 'fix-build' };
+const call = (callId: string, toolId = 'github.create_pr', args: Record<string, unknown> = PR) => ({ callId, toolId, arguments: args, requestedAt: new Date().toISOString() });
+
+beforeAll(async () => {
+  database = await testDatabase('pglite');
+  const config = loadConfig({
+    AUTH_TOKENS: 'gateway:decide-call-test-token-0001',
+    GOVERNANCE_DIR: path.resolve(__dirname, '../../governance'),
+    DATA_DIR: path.resolve(__dirname, '../../.data/test'),
+    LOG_LEVEL: 'silent',
+  });
+  services = await createServices(config, { db: database.db });
+  activities = createTaskActivities(activityDeps(services));
+});
+afterAll(async () => {
+  await services?.close();
+  await database?.drop();
+});
+
+async function newTask(taskId: string): Promise<string> {
+  const now = Date.now();
+  await services.tasks.create({
+    taskId,
+    tenant: 'default',
+    userId: 'alice',
+    agentId: 'coding-agent',
+    workflowId: taskWorkflowId(taskId),
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + 3_600_000).toISOString(),
+  });
+  return taskId;
+}
+
+describe('decideCall', () => {
+  it('records a grant the policy alone allows, with its grant row, in one go', async () => {
+    const taskId = await newTask('dc-policy-only');
+    const decided = await activities.decideCall({ taskId, call: call('c1'), inContext: false });
+    expect(decided.result).toMatchObject({ callId: 'c1', decision: 'allow' });
+    expect(decided.result).not.toHaveProperty('credentialRef');
+    expect(decided.grant).toMatchObject({ toolId: 'github.create_pr', appId: 'github', via: 'policy' });
+    expect((await services.tasks.grants(taskId)).map((g) => [g.toolId, g.via])).toEqual([['github.create_pr', 'policy']]);
+    expect((await services.traces.findDecision(taskId, 'c1'))?.body).toMatchObject({ decision: 'allow', grantedVia: 'policy' });
+  });
+
+  it('records a refusal without a grant, and returns only the plan of a call that needs a person', async () => {
+    const taskId = await newTask('dc-refused');
+    const refused = await activities.decideCall({ taskId, call: call('c1', 'no.such_tool', {}), inContext: false });
+    expect(refused.result).toMatchObject({ decision: 'deny', reason: { code: 'unknown_tool' } });
+    expect(refused.grant).toBeUndefined();
+    const escalated = await activities.decideCall({ taskId, call: call('c2', 'github.delete_branch', { repo: 'acme/api', branch: 'main' }), inContext: false });
+    expect(escalated).toEqual({ plan: expect.objectContaining({ decision: 'escalate', needsApproval: true }) });
+    expect(await services.traces.findDecision(taskId, 'c2')).toBeUndefined();
+    expect(await services.tasks.grants(taskId)).toEqual([]);
+  });
+
+  it('answers a retry with the first attempt’s decision and grant though the policy now denies', async () => {
+    const taskId = await newTask('dc-retry');
+    const input = { taskId, call: call('c1'), inContext: false };
+    const first = await activities.decideCall(input);
+    expect(first.result?.decision).toBe('allow');
+    const active = services.policy.active();
+    const denyAll = compilePolicy({ ...active.bundle, rules: [], tests: [] });
+    const spy = jest.spyOn(services.policy, 'active').mockReturnValue(denyAll);
+    try {
+      const retried = await activities.decideCall(input);
+      expect(retried.plan.decision).toBe('deny');
+      expect(retried.result).toEqual(first.result);
+      expect(retried.grant).toEqual(first.grant);
+      // A new call is decided by the policy of now.
+      const next = await activities.decideCall({ taskId, call: call('c2'), inContext: false });
+      expect(next.result).toMatchObject({ decision: 'deny', reason: { code: 'no_rule_allows' } });
+      expect(next.grant).toBeUndefined();
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await services.tasks.grants(taskId)).map((g) => g.toolId)).toEqual(['github.create_pr']);
+  });
+});
