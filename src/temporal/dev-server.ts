@@ -65,6 +65,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     uiUrl = `http://127.0.0.1:${uiPort}`;
   }
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process that ends without stopping it (process.exit, an uncaught error) takes it along:
+  // otherwise an orphaned server keeps running, holding its port and its SQLite file.
+  const orphaned = () => child.kill('SIGKILL');
+  process.once('exit', orphaned);
+  child.once('exit', () => process.removeListener('exit', orphaned));
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   child.stdout.resume();
