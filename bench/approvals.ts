@@ -9,8 +9,7 @@ import { loadConfig } from '../src/config/config';
 import { runOrchestrator } from '../src/orchestrator';
 import { sendSignedClick, startSlackDouble } from '../test/support/slack-double';
 import { exitWhenDone } from './harness';
-
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+import { percentile } from './latency';
 
 export async function benchApprovals(rounds = Number(process.env.BENCH_APPROVALS ?? 100)): Promise<void> {
   const slack = await startSlackDouble({ users: [{ id: 'U0BOB', email: 'bob@example.com' }, { id: 'U0ALICE', email: 'alice@example.com' }] });
@@ -64,8 +63,8 @@ export async function benchApprovals(rounds = Number(process.env.BENCH_APPROVALS
   toCard.sort((a, b) => a - b);
   toDecision.sort((a, b) => a - b);
   console.log(`approvals through the stack (${rounds} rounds, Slack Web API double on loopback, PGlite)`);
-  console.log(`  escalation → card posted to Slack            p50 ${pct(toCard, 50).toFixed(1)} ms  p99 ${pct(toCard, 99).toFixed(1)} ms`);
-  console.log(`  approval click → waiting gateway has allow   p50 ${pct(toDecision, 50).toFixed(1)} ms  p99 ${pct(toDecision, 99).toFixed(1)} ms`);
+  console.log(`  escalation → card posted to Slack            p50 ${percentile(toCard, 50).toFixed(1)} ms  p99 ${percentile(toCard, 99).toFixed(1)} ms`);
+  console.log(`  approval click → waiting gateway has allow   p50 ${percentile(toDecision, 50).toFixed(1)} ms  p99 ${percentile(toDecision, 99).toFixed(1)} ms`);
 }
 
 if (require.main === module) exitWhenDone(benchApprovals());

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import autocannon from 'autocannon';
+import { latencySummary, openLoop } from './latency';
 
 interface LoadSpec {
   name: string;
@@ -60,8 +61,6 @@ async function main(): Promise<void> {
   }, (err: unknown, r: autocannon.Result) => (err ? failed(err) : done(r)));
   instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => times.push(ms));
   const result = await finished;
-  times.sort((a, b) => a - b);
-  const pct = (p: number) => Number((times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))] ?? NaN).toFixed(2));
   process.stdout.write(
     `${JSON.stringify({
       name: spec.name,
@@ -69,10 +68,7 @@ async function main(): Promise<void> {
       non2xx: result.non2xx,
       errors: result.errors,
       throughput: result.requests.average,
-      p50: pct(50),
-      p95: pct(95),
-      p99: pct(99),
-      max: pct(100),
+      ...latencySummary(times),
     })}\n`,
   );
 }
@@ -85,12 +81,9 @@ async function main(): Promise<void> {
 async function paced(spec: LoadSpec, headers: Record<string, string>, next: () => { path?: string; body?: string }): Promise<void> {
   const url = new URL(spec.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
-  const seconds = spec.durationSeconds ?? 10;
-  const total = Math.round(spec.rate! * seconds);
   const times: number[] = [];
   let non2xx = 0;
   let errors = 0;
-  const start = performance.now();
   const one = (due: number) =>
     new Promise<void>((resolve) => {
       const { path, body } = next();
@@ -108,18 +101,9 @@ async function paced(spec: LoadSpec, headers: Record<string, string>, next: () =
       });
       req.end(body);
     });
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; ) {
-    const now = performance.now();
-    for (; i < total && start + (i * 1000) / spec.rate! <= now; i++) inflight.push(one(start + (i * 1000) / spec.rate!));
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(inflight);
-  const elapsed = (performance.now() - start) / 1000;
+  const elapsed = await openLoop(spec.rate!, spec.durationSeconds ?? 10, (_i, due) => one(due));
   agent.destroy();
-  times.sort((a, b) => a - b);
-  const pct = (p: number) => Number((times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))] ?? NaN).toFixed(2));
-  const result = { name: spec.name, requests: times.length, non2xx, errors, throughput: times.length / elapsed, p50: pct(50), p95: pct(95), p99: pct(99), max: pct(100) };
+  const result = { name: spec.name, requests: times.length, non2xx, errors, throughput: times.length / elapsed, ...latencySummary(times) };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

@@ -12,6 +12,7 @@ import { benchTraceBatch } from './trace-batch';
 import { benchTraces } from './traces';
 import type { Orchestrator } from '../src/orchestrator';
 import { TasksService } from '../src/tasks/tasks.service';
+import { latencySummary, openLoop } from './latency';
 import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECONDS, type LoadResult } from './harness';
 
 /**
@@ -21,35 +22,21 @@ import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECOND
  */
 async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; toolId: string; args: Record<string, unknown> }, rate: number): Promise<LoadResult> {
   const service = o.api.get(TasksService, { strict: false });
-  const total = Math.round(rate * SECONDS);
   const times: number[] = [];
-  const inflight: Promise<unknown>[] = [];
   const cpu = process.cpuUsage();
   const loop = performance.eventLoopUtilization();
-  const start = performance.now();
-  for (let i = 0; i < total; ) {
-    for (const now = performance.now(); i < total && start + (i * 1000) / rate <= now; i++) {
-      const due = start + (i * 1000) / rate;
-      const call = { callId: randomUUID(), toolId: toolCall.toolId, arguments: toolCall.args };
-      inflight.push(service.toolCall(toolCall.tasks[i % toolCall.tasks.length], call).then(() => times.push(performance.now() - due)));
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(inflight);
-  const elapsed = (performance.now() - start) / 1000;
+  const elapsed = await openLoop(rate, SECONDS, (i, due) => {
+    const call = { callId: randomUUID(), toolId: toolCall.toolId, arguments: toolCall.args };
+    return service.toolCall(toolCall.tasks[i % toolCall.tasks.length], call).then(() => times.push(performance.now() - due));
+  });
   const used = process.cpuUsage(cpu);
-  times.sort((a, b) => a - b);
-  const pct = (p: number) => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))];
   return {
     name: `  the same decisions in process, no HTTP, at ${rate}/s`,
     requests: times.length,
     non2xx: 0,
     errors: 0,
     throughput: times.length / elapsed,
-    p50: pct(50),
-    p95: pct(95),
-    p99: pct(99),
-    max: pct(100),
+    ...latencySummary(times),
     server: { cpuPerRequestUs: (used.user + used.system) / times.length, loopBusy: performance.eventLoopUtilization(loop).utilization },
   };
 }

@@ -20,14 +20,12 @@ import { emptySession } from '../src/policy/session';
 import { TaskRepository, type SessionIncrement } from '../src/tasks/task-repository';
 import { exitWhenDone } from './harness';
 import { withScratchDatabase } from './scratch-db';
+import { percentile } from './latency';
 
 const SIZES = (process.env.TRACE_BATCH_SIZES ?? '25,50').split(',').map(Number);
 const BATCHES = Number(process.env.TRACE_BATCHES ?? 200);
 const WARMUP = 20;
 const TASKS = 50;
-
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-
 
 interface Task {
   taskId: string;
@@ -165,9 +163,9 @@ async function benchEngine(db: SqlClient, engine: string): Promise<void> {
   for (const size of SIZES) {
     const f = await run(db, size, `bench-${size}`, tasks);
     appended += (WARMUP + BATCHES) * size;
-    const p50 = pct(f.batchMs, 50);
+    const p50 = percentile(f.batchMs, 50);
     console.log(
-      `${engine.padEnd(15)} batch of ${String(size).padStart(3)}: p50 ${p50.toFixed(2).padStart(6)} ms, p99 ${pct(f.batchMs, 99).toFixed(2).padStart(6)} ms per batch; ` +
+      `${engine.padEnd(15)} batch of ${String(size).padStart(3)}: p50 ${p50.toFixed(2).padStart(6)} ms, p99 ${percentile(f.batchMs, 99).toFixed(2).padStart(6)} ms per batch; ` +
         `${((p50 * 1000) / size).toFixed(0).padStart(4)} µs per record (p50); CPU ${(f.cpuMs / BATCHES).toFixed(2)} ms per batch, ` +
         `event-loop delay p99 ${f.loopDelayP99.toFixed(1)} ms, max ${f.loopDelayMax.toFixed(1)} ms`,
     );

@@ -6,10 +6,9 @@ import { TraceStore } from '../src/audit/trace-store';
 import type { SqlClient } from '../src/db/sql';
 import { exitWhenDone } from './harness';
 import { withScratchDatabase } from './scratch-db';
+import { percentile } from './latency';
 
 const ADMIN_URL = process.env.POSTGRES_BENCH_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-
 
 async function appendBench(db: SqlClient, engine: string): Promise<void> {
   const store = new TraceStore(db, 'bench');
@@ -30,7 +29,7 @@ async function appendBench(db: SqlClient, engine: string): Promise<void> {
   latencies.sort((a, b) => a - b);
   const verdict = await store.verify();
   console.log(
-    `append on ${engine.padEnd(8)} ${writers} concurrent writers: ${(latencies.length / seconds).toFixed(0)} records/s, p50 ${pct(latencies, 50).toFixed(2)} ms, p99 ${pct(latencies, 99).toFixed(2)} ms; chain ${verdict.ok ? 'verified' : 'BROKEN'} (${verdict.checked})`,
+    `append on ${engine.padEnd(8)} ${writers} concurrent writers: ${(latencies.length / seconds).toFixed(0)} records/s, p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms; chain ${verdict.ok ? 'verified' : 'BROKEN'} (${verdict.checked})`,
   );
 }
 
@@ -74,7 +73,7 @@ async function queryBench(db: SqlClient, engine: string, n: number): Promise<voi
   }
   latencies.sort((a, b) => a - b);
   console.log(
-    `query by person on ${engine.padEnd(8)} over ${n.toLocaleString('en')} records (loaded in ${loadSeconds.toFixed(0)} s): p50 ${pct(latencies, 50).toFixed(2)} ms, p99 ${pct(latencies, 99).toFixed(2)} ms`,
+    `query by person on ${engine.padEnd(8)} over ${n.toLocaleString('en')} records (loaded in ${loadSeconds.toFixed(0)} s): p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`,
   );
 }
 
