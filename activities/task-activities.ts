@@ -55,9 +55,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       const t = await task(input.taskId);
       const plan = await deps.decisions.plan(t, input.call, input.inContext);
       if (!decidedAtOnce(plan)) return { plan };
-      const refused = plan.decision === 'deny' || plan.decision === 'throttle';
       const entry = input.inContext ? undefined : contextEntry(input.call, plan, 'policy');
-      const result = await commit(t, { call: input.call, outcome: plan, grant: refused ? undefined : entry });
+      const result = await commit(t, { call: input.call, outcome: plan, grant: plan.decision === 'allow' ? entry : undefined });
       // A retry after an attempt that committed is answered with that attempt's decision (the
       // policy may have changed since): the grant follows the decision recorded, not this plan.
       return { plan, result, grant: result.decision === 'allow' ? entry : undefined };
