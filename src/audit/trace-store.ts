@@ -115,8 +115,10 @@ export const TRACE_COLUMNS = 'tenant, seq, trace_id, kind, occurred_at, body, pr
 export class TraceStore {
   private queue: Pending[] = [];
   private flushing?: Promise<void>;
-  /** Emits every committed record of this process (waiting gateways wake without polling). */
+  /** Emits every committed record of this process (telemetry's export). */
   readonly appended = new EventEmitter().setMaxListeners(0);
+  /** Who waits for a call's decision, by call: woken by this process's commit, without polling. */
+  private readonly waiters = new Map<string, Set<(r: TraceRecord) => void>>();
 
   constructor(
     private readonly db: SqlClient,
@@ -131,6 +133,23 @@ export class TraceStore {
       // to its end before the next request is even parsed: batches of one.)
       this.flushing ??= new Promise<void>((started) => setImmediate(started)).then(() => this.drain());
     });
+  }
+
+  /**
+   * The call's decision as soon as this process commits it (a decision another process commits is
+   * not seen: pair this with a poll or an answer of your own). `cancel` stops waiting.
+   */
+  whenDecided(taskId: string, callId: string): { decided: Promise<TraceRecord>; cancel(): void } {
+    const key = `${taskId}\u0000${callId}`;
+    let wake!: (r: TraceRecord) => void;
+    const decided = new Promise<TraceRecord>((resolve) => (wake = resolve));
+    const set = this.waiters.get(key) ?? this.waiters.set(key, new Set()).get(key)!;
+    set.add(wake);
+    const cancel = () => {
+      set.delete(wake);
+      if (!set.size && this.waiters.get(key) === set) this.waiters.delete(key);
+    };
+    return { decided, cancel };
   }
 
   /** A decision already recorded for this call, if any (idempotent callIds). */
@@ -302,13 +321,13 @@ export class TraceStore {
         try {
           const records = await this.commit(batch);
           batch.forEach((p, i) => p.resolve(records[i]));
-          records.forEach((r) => this.appended.emit('record', r));
+          records.forEach((r) => this.committed(r));
         } catch {
           // One bad item must not fail its neighbours: retry the batch one by one.
           for (const p of batch) {
             await this.commit([p]).then(([r]) => {
               p.resolve(r);
-              this.appended.emit('record', r);
+              this.committed(r);
             }, p.reject);
           }
         }
@@ -316,6 +335,15 @@ export class TraceStore {
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  private committed(r: TraceRecord): void {
+    this.appended.emit('record', r);
+    const key = decisionKey(r);
+    const waiting = key ? this.waiters.get(key) : undefined;
+    if (!waiting) return;
+    this.waiters.delete(key!);
+    for (const wake of waiting) wake(r);
   }
 
   /**

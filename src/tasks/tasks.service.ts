@@ -142,29 +142,24 @@ export class TasksService {
     if (result.decision !== 'pending' || waitSeconds <= 0) return result;
     const deadline = Date.now() + waitSeconds * 1000;
     const traces = this.s.traces;
-    return new Promise<ToolCallResult>((resolve) => {
-      let done = false;
-      const finish = (r: ToolCallResult) => {
-        if (done) return;
-        done = true;
-        traces.appended.off('record', onRecord);
-        clearInterval(poll);
-        clearTimeout(timer);
-        resolve(r);
-      };
-      // Decided in this process: woken at once; decided by another replica: the poll finds it.
-      const onRecord = (r: TraceRecord) => {
-        if (r.kind === 'decision' && r.body.taskId === taskId && r.body.callId === result.callId) finish(this.s.decisions.result(r));
-      };
-      const check = async () => {
-        const d = await traces.findDecision(taskId, result.callId).catch(() => undefined);
-        if (d) finish(this.s.decisions.result(d));
-      };
-      traces.appended.on('record', onRecord);
-      const poll = setInterval(() => void check(), 250);
-      const timer = setTimeout(() => finish(result), Math.max(0, deadline - Date.now()));
-      void check();
+    // Decided in this process: woken at once; decided by another replica: the poll finds it.
+    const here = traces.whenDecided(taskId, result.callId);
+    let poll: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const polled = new Promise<TraceRecord>((found) => {
+      const check = () => void traces.findDecision(taskId, result.callId).then((d) => d && found(d), () => undefined);
+      poll = setInterval(check, 250);
+      check();
     });
+    const timedOut = new Promise<undefined>((end) => (timer = setTimeout(() => end(undefined), Math.max(0, deadline - Date.now()))));
+    try {
+      const d = await Promise.race([here.decided, polled, timedOut]);
+      return d ? this.s.decisions.result(d) : result;
+    } finally {
+      here.cancel();
+      clearInterval(poll);
+      clearTimeout(timer);
+    }
   }
 
   async toolCallResult(taskId: string, callId: string): Promise<ToolCallResult> {
@@ -205,10 +200,21 @@ export class TasksService {
     // update id) keeps its first answer.
     const known = await this.s.traces.findCall(task.taskId, call.callId);
     if (known) return this.s.decisions.result(known);
+    // The answer goes out once the decision is committed. When this process's worker recorded it,
+    // that is before the update's answer has made its way back through the workflow task and the
+    // server (7-9 ms of a new grant's 25 at p50): the committed record is the answer either way,
+    // and a retried workflow task finds it and keeps it (see decideCall).
+    const here = this.s.traces.whenDecided(task.taskId, call.callId);
     try {
-      const result = await this.temporal.workflow
+      const update = this.temporal.workflow
         .getHandle(task.workflowId)
         .executeUpdate(requestToolCallUpdate, { args: [call], updateId: `call-${call.callId}` });
+      const first = await Promise.race([update, here.decided.then((recorded) => ({ recorded }))]);
+      if ('recorded' in first) {
+        update.catch(() => undefined); // answered already; its outcome is the same decision
+        return this.s.decisions.result(first.recorded);
+      }
+      const result = first;
       // The workflow never carries credential references (they would sit in its history): an
       // allowed call gets its reference from the trace, as a later read of the call does.
       if (result.decision !== 'allow') return result;
@@ -223,6 +229,8 @@ export class TasksService {
       }
       if (err instanceof WorkflowUpdateFailedError) throw new Problem(400, 'invalid_tool_call', String(err.cause?.message ?? err.message));
       throw err;
+    } finally {
+      here.cancel();
     }
   }
 

@@ -40,6 +40,25 @@ describe.each(ENGINES)('trace store on %s', (engine) => {
     expect(rows[0]).toEqual({ n: 1 });
   });
 
+  it("wakes whoever waits for a call's decision when it commits, and no one else", async () => {
+    const waiting = store.whenDecided('t-wait', 'c1');
+    const cancelled = store.whenDecided('t-wait', 'c1');
+    cancelled.cancel();
+    let woken: TraceRecord | 'cancelled' | undefined;
+    void waiting.decided.then((r) => (woken = r));
+    void cancelled.decided.then(() => (woken = 'cancelled'));
+    // Neither another call's decision nor this call's escalation is its decision.
+    await store.append({ kind: 'decision', body: { taskId: 't-wait', callId: 'c2', decision: 'allow' } });
+    await store.append({ kind: 'escalation', body: { taskId: 't-wait', callId: 'c1', decision: 'escalate' } });
+    await new Promise((r) => setImmediate(r));
+    expect(woken).toBeUndefined();
+    const decided = await store.append({ kind: 'decision', body: { taskId: 't-wait', callId: 'c1', decision: 'allow' } });
+    await expect(waiting.decided).resolves.toEqual(decided);
+    expect(woken).toEqual(decided);
+    // Done waiting: nothing is kept for the call.
+    expect((store as unknown as { waiters: Map<string, unknown> }).waiters.size).toBe(0);
+  });
+
   it('refuses UPDATE, DELETE and TRUNCATE in the database itself', async () => {
     await store.append({ kind: 'decision', body: { taskId: 't3', callId: 'c', decision: 'allow' } });
     await expect(tdb.db.query("update decision_traces set kind = 'x' where task_id = 't3'")).rejects.toThrow(/append-only/);

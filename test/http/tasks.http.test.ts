@@ -83,8 +83,10 @@ describe('tasks API', () => {
   it('denies an unknown tool with a reason the agent can use, without a round trip to the workflow', async () => {
     const taskId = await newTask();
     const handle = stack.client.workflow.getHandle(taskWorkflowId(taskId));
-    // A call that does need the workflow: once answered, its workflow task is complete.
+    // A call that does need the workflow. It is answered at its commit; its update (the API's
+    // update id is `call-<callId>`) completes with the workflow task that follows.
     await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'r', toolId: 'github.read_repo', arguments: { repo: 'a/b' } } });
+    await handle.getUpdateHandle('call-r').result();
     const before = (await handle.describe()).historyLength;
     for (const callId of ['u1', 'u2', 'u3']) {
       const res = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId, toolId: 'shadow.exfiltrate' } });
