@@ -27,6 +27,11 @@ export interface StartTask {
   ttlSeconds?: number;
 }
 
+/** The update a call goes to its workflow as: one per call, so a repeated request joins the first. */
+export function toolCallUpdateId(callId: string): string {
+  return `call-${callId}`;
+}
+
 export class TasksService {
   /** Calls of one task are decided one after another in this process (session counters stay exact). */
   private readonly lanes = new Map<string, Promise<unknown>>();
@@ -208,7 +213,7 @@ export class TasksService {
     try {
       const update = this.temporal.workflow
         .getHandle(task.workflowId)
-        .executeUpdate(requestToolCallUpdate, { args: [call], updateId: `call-${call.callId}` });
+        .executeUpdate(requestToolCallUpdate, { args: [call], updateId: toolCallUpdateId(call.callId) });
       const first = await Promise.race([update, here.decided.then((recorded) => ({ recorded }))]);
       if ('recorded' in first) {
         update.catch(() => undefined); // answered already; its outcome is the same decision

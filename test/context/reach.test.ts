@@ -2,6 +2,7 @@
 // a tool the agent already holds needs only the policy, and a tool the person holds but the agent
 // does not needs the person's confirmation in Slack.
 import { randomUUID } from 'node:crypto';
+import { toolCallUpdateId } from '../../src/tasks/tasks.service';
 import { taskWorkflowId } from '../../workflows/messages';
 import { SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
 
@@ -19,12 +20,16 @@ const PAGE = { pageId: 'p-1' };
 describe('policy-only path', () => {
   it('allows a tool on an app with nothing to provision via the policy, then decides the next call from the projection', async () => {
     const taskId = await world.newTask({ agentId: await world.newAgent() });
-    const first = await world.call(taskId, 'github.create_pr', PR);
+    const callId = `call-${randomUUID()}`;
+    const first = await world.call(taskId, 'github.create_pr', PR, { callId });
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ decision: 'allow', policyVersion: expect.stringMatching(/^sha256:/) });
     expect((await world.task(taskId)).body.context).toEqual([expect.objectContaining({ toolId: 'github.create_pr', appId: 'github', via: 'policy' })]);
 
-    const history = await world.stack.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory();
+    // Answered at the decision's commit; the update completes with the workflow task after it.
+    const handle = world.stack.client.workflow.getHandle(taskWorkflowId(taskId));
+    await handle.getUpdateHandle(toolCallUpdateId(callId)).result();
+    const history = await handle.fetchHistory();
     // Planned and recorded by one local activity: a single round trip between worker and workflow.
     expect(history.events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(1);
     const updatesBefore = history.events!.length;

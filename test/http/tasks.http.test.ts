@@ -1,5 +1,6 @@
 // The gateway API end to end against the running NestJS app, worker and dev server.
 import { randomUUID } from 'node:crypto';
+import { toolCallUpdateId } from '../../src/tasks/tasks.service';
 import { taskWorkflowId } from '../../workflows/messages';
 import { startStack, TOKENS, type Stack } from '../support/stack';
 
@@ -83,10 +84,10 @@ describe('tasks API', () => {
   it('denies an unknown tool with a reason the agent can use, without a round trip to the workflow', async () => {
     const taskId = await newTask();
     const handle = stack.client.workflow.getHandle(taskWorkflowId(taskId));
-    // A call that does need the workflow. It is answered at its commit; its update (the API's
-    // update id is `call-<callId>`) completes with the workflow task that follows.
+    // A call that does need the workflow. It is answered at its commit; its update completes with
+    // the workflow task that follows.
     await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'r', toolId: 'github.read_repo', arguments: { repo: 'a/b' } } });
-    await handle.getUpdateHandle('call-r').result();
+    await handle.getUpdateHandle(toolCallUpdateId('r')).result();
     const before = (await handle.describe()).historyLength;
     for (const callId of ['u1', 'u2', 'u3']) {
       const res = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId, toolId: 'shadow.exfiltrate' } });
