@@ -140,7 +140,7 @@ export class TraceStore {
    * not seen: pair this with a poll or an answer of your own). `cancel` stops waiting.
    */
   whenDecided(taskId: string, callId: string): { decided: Promise<TraceRecord>; cancel(): void } {
-    const key = `${taskId}\u0000${callId}`;
+    const key = keyOfCall(taskId, callId);
     let wake!: (r: TraceRecord) => void;
     const decided = new Promise<TraceRecord>((resolve) => (wake = resolve));
     const set = this.waiters.get(key) ?? this.waiters.set(key, new Set()).get(key)!;
@@ -373,7 +373,7 @@ export class TraceStore {
       const holds = new Map<string, TraceRecord>();
       for (const r of row.head.calls) {
         const rec = rowToRecord(r);
-        (rec.kind === 'decision' ? existing : holds).set(`${rec.body.taskId}\u0000${rec.body.callId}`, rec);
+        (rec.kind === 'decision' ? existing : holds).set(keyOfCall(rec.body.taskId!, rec.body.callId!), rec);
       }
       let prev = { seq: Number(row.head.seq), hash: row.head.hash };
       const out: TraceRecord[] = [];
@@ -429,7 +429,11 @@ function rowJson(r: TraceRecord, body: string): string {
 }
 
 function callKey(entry: TraceEntry): string | undefined {
-  return entry.body.taskId && entry.body.callId ? `${entry.body.taskId}\u0000${entry.body.callId}` : undefined;
+  return entry.body.taskId && entry.body.callId ? keyOfCall(entry.body.taskId, entry.body.callId) : undefined;
+}
+
+function keyOfCall(taskId: string, callId: string): string {
+  return `${taskId}\u0000${callId}`;
 }
 
 function decisionKey(entry: TraceEntry): string | undefined {
