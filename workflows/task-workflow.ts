@@ -167,7 +167,8 @@ async function decide(
     ? await local.decideCall({ taskId, call: req, inContext })
     : { plan: await local.evaluateCall({ taskId, call: req, inContext }) };
   if (decided.result) {
-    if (decided.grant && decided.result.decision === 'allow') state.grant(decided.grant);
+    // decideCall returns a grant only with the allow it recorded.
+    if (decided.grant) state.grant(decided.grant);
     return { result: decided.result };
   }
   const { plan } = decided;
