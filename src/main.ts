@@ -6,10 +6,12 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Client } from '@temporalio/client';
 import { AppModule } from './app.module';
+import { useCheapAsyncResourceBind } from './http/async-resource-bind';
 import { registerScimHttp } from './scim/scim-http';
 import type { Services } from './services';
 
 export async function createApi(services: Services, temporal: Client): Promise<NestFastifyApplication> {
+  useCheapAsyncResourceBind();
   const adapter = new FastifyAdapter({
     bodyLimit: 1024 * 1024,
     // Correlation id: the caller's, when it sends a sane one; echoed on every response.
