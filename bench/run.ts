@@ -15,6 +15,9 @@ import { TasksService } from '../src/tasks/tasks.service';
 import { latencySummary, openLoop } from './latency';
 import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECONDS, type LoadResult } from './harness';
 
+/** Seconds of load before the measured rows (`BENCH_WARMUP_SECONDS`). */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
+
 /**
  * The same in-context decisions at the same offered rate, made in this process without HTTP (the
  * API's TasksService called directly): what deciding and recording costs on its own, so a row's
@@ -43,7 +46,9 @@ async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; too
 
 async function benchHttp(): Promise<void> {
   const { o, tokens, config, stop } = await benchOrchestrator();
-  console.log(`HTTP API — ${GATEWAYS} concurrent gateways from a separate process, ${SECONDS} s each; trace store ${config.databaseUrl ? 'PostgreSQL' : 'PGlite'}`);
+  console.log(
+    `HTTP API — ${GATEWAYS} concurrent gateways from a separate process, ${SECONDS} s each; trace store ${config.databaseUrl ? 'PostgreSQL' : 'PGlite'}; Node.js ${process.version}`,
+  );
   try {
     // Tasks whose context already holds the tool: decided from the projection.
     const inContext: string[] = [];
@@ -59,6 +64,10 @@ async function benchHttp(): Promise<void> {
       inContext.push(taskId);
     }
     const toolCall = { tasks: inContext, toolId: 'github.create_pr', args: { repo: 'acme/api', title: 'bench', head: 'b' } };
+    // Unmeasured first: a server just started runs its first requests unoptimized (and the dev
+    // server is still settling), which made the first rows measured here the slowest, not the floor.
+    await load({ name: 'warm-up', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: WARMUP_SECONDS });
+    await load({ name: 'warm-up', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: WARMUP_SECONDS, toolCall });
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
     console.log(row(floor));
     const decided = await load({ name: 'POST tool-calls, tool in context', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, toolCall });
