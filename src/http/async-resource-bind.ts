@@ -10,24 +10,34 @@ import { AsyncResource } from 'node:async_hooks';
 
 type Bind = (this: AsyncResource, fn: (...args: unknown[]) => unknown, thisArg?: unknown) => (...args: unknown[]) => unknown;
 
-function bindWithoutDeprecatedAccessor(this: AsyncResource, fn: (...args: unknown[]) => unknown, thisArg?: unknown) {
-  if (typeof fn !== 'function') throw new TypeError(`The "fn" argument must be of type function. Received ${typeof fn}`);
-  const resource = this;
-  const bound =
-    thisArg === undefined
-      ? function (this: unknown, ...args: unknown[]) {
-          return resource.runInAsyncScope(fn, this, ...args);
-        }
-      : resource.runInAsyncScope.bind(resource, fn, thisArg);
-  Object.defineProperty(bound, 'length', { configurable: true, enumerable: false, writable: false, value: fn.length });
-  return bound;
+/**
+ * Where the replacement keeps Node's own bind. A registered symbol, because the prototype is the
+ * process's while this module may be loaded more than once (jest loads it afresh per test file):
+ * every copy must see that the bind is already replaced, and find Node's.
+ */
+export const NODES_OWN_BIND = Symbol.for('governance.AsyncResource.bind.nodesOwn');
+
+function withoutDeprecatedAccessor(nodesOwn: Bind): Bind {
+  const bind = function (this: AsyncResource, fn: (...args: unknown[]) => unknown, thisArg?: unknown) {
+    if (typeof fn !== 'function') return nodesOwn.call(this, fn, thisArg); // Node's own error
+    const resource = this;
+    const bound =
+      thisArg === undefined
+        ? function (this: unknown, ...args: unknown[]) {
+            return resource.runInAsyncScope(fn, this, ...args);
+          }
+        : resource.runInAsyncScope.bind(resource, fn, thisArg);
+    Object.defineProperty(bound, 'length', { configurable: true, enumerable: false, writable: false, value: fn.length });
+    return bound;
+  };
+  return Object.assign(bind, { [NODES_OWN_BIND]: nodesOwn });
 }
 
 /** Replaces AsyncResource.prototype.bind once, when Node's own still builds the deprecated accessor. */
 export function useCheapAsyncResourceBind(): void {
   const proto = AsyncResource.prototype as unknown as { bind: Bind };
-  if (proto.bind === bindWithoutDeprecatedAccessor) return;
+  if (NODES_OWN_BIND in proto.bind) return;
   const probe = new AsyncResource('probe').bind(() => undefined);
   if (!Object.getOwnPropertyDescriptor(probe, 'asyncResource')) return;
-  proto.bind = bindWithoutDeprecatedAccessor;
+  proto.bind = withoutDeprecatedAccessor(proto.bind);
 }

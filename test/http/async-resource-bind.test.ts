@@ -1,8 +1,11 @@
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
-import { useCheapAsyncResourceBind } from '../../src/http/async-resource-bind';
+import { NODES_OWN_BIND, useCheapAsyncResourceBind } from '../../src/http/async-resource-bind';
 
 describe('AsyncResource.prototype.bind without the deprecated accessor', () => {
-  const nodesOwn = AsyncResource.prototype.bind;
+  // Core modules are the process's, not the test file's: another file of this jest run may have
+  // replaced the bind already (createApi does), and then Node's own is kept beside it.
+  const current = AsyncResource.prototype.bind as typeof AsyncResource.prototype.bind & { [NODES_OWN_BIND]?: typeof AsyncResource.prototype.bind };
+  const nodesOwn = current[NODES_OWN_BIND] ?? current;
   beforeAll(() => useCheapAsyncResourceBind());
 
   it('replaces a bind that builds the deprecated asyncResource accessor, once', () => {
@@ -11,6 +14,11 @@ describe('AsyncResource.prototype.bind without the deprecated accessor', () => {
     expect(AsyncResource.prototype.bind).not.toBe(nodesOwn);
     const installed = AsyncResource.prototype.bind;
     useCheapAsyncResourceBind();
+    expect(AsyncResource.prototype.bind).toBe(installed);
+    jest.isolateModules(() => {
+      // A second copy of the module, as another test file or bundle would load: it too leaves it be.
+      (require('../../src/http/async-resource-bind') as { useCheapAsyncResourceBind: () => void }).useCheapAsyncResourceBind();
+    });
     expect(AsyncResource.prototype.bind).toBe(installed);
     expect(Object.getOwnPropertyDescriptor(new AsyncResource('t').bind(() => undefined), 'asyncResource')).toBeUndefined();
   });
@@ -38,8 +46,19 @@ describe('AsyncResource.prototype.bind without the deprecated accessor', () => {
     expect(resource.bind(f).length).toBe(2);
   });
 
-  it('refuses what is not a function, as Node does', () => {
-    expect(() => new AsyncResource('t').bind('nope' as never)).toThrow(TypeError);
+  it('refuses what is not a function with Node\'s own error', () => {
+    const thrown = (bind: typeof nodesOwn) => {
+      try {
+        bind.call(new AsyncResource('t'), 'nope' as never);
+      } catch (e) {
+        // Node's errors are of the process's realm, not of this test file's, so compared by name.
+        const { name, code, message } = e as Error & { code?: string };
+        return { name, code, message };
+      }
+      throw new Error('no error');
+    };
+    expect(thrown(AsyncResource.prototype.bind)).toEqual(thrown(nodesOwn));
+    expect(thrown(AsyncResource.prototype.bind)).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
   });
 
   it('warns about nothing', () => {
