@@ -1,9 +1,11 @@
 // What the HTTP scenarios share: an orchestrator of their own and a load generator in a separate process.
 import { execFile } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { CommitStats } from '../src/audit/trace-store';
 import { loadConfig, type Config } from '../src/config/config';
 import { runOrchestrator, type Orchestrator } from '../src/orchestrator';
 
@@ -19,6 +21,35 @@ export interface LoadResult {
   max: number;
   /** This process (the API, the worker and PGlite) while the load ran: CPU per request, and how busy its event loop was. */
   server: { cpuPerRequestUs: number; loopBusy: number };
+  /** The trace store's group commits meanwhile (when watched): how many, their size, their share of the time. */
+  commits?: CommitSummary;
+}
+
+export interface CommitSummary {
+  count: number;
+  recordsPerCommit: number;
+  /** Milliseconds per commit, and the fraction of the elapsed time some commit held the database. */
+  msPerCommit: number;
+  busy: number;
+}
+
+/** Watches the group commits of `appended` (TraceStore.appended) until the returned function is called. */
+export function watchCommits(appended: EventEmitter): () => CommitSummary {
+  const started = performance.now();
+  let count = 0;
+  let records = 0;
+  let seconds = 0;
+  const on = (c: CommitStats) => {
+    count++;
+    records += c.records;
+    seconds += c.seconds;
+  };
+  appended.on('commit', on);
+  return () => {
+    appended.off('commit', on);
+    const elapsed = (performance.now() - started) / 1000;
+    return { count, recordsPerCommit: records / Math.max(1, count), msPerCommit: (seconds * 1000) / Math.max(1, count), busy: seconds / elapsed };
+  };
 }
 
 export const GATEWAYS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -26,7 +57,9 @@ export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 /** The in-context goal's rate: 2,000 decisions per second from the gateways together. */
 export const RATE = Number(process.env.BENCH_RATE ?? 2000);
 
-export function load(spec: Record<string, unknown>): Promise<LoadResult> {
+/** `commits`: the trace store's emitter, to report its group commits with the row. */
+export function load(spec: Record<string, unknown>, commits?: EventEmitter): Promise<LoadResult> {
+  const watched = commits && watchCommits(commits);
   const cpu = process.cpuUsage();
   const loop = performance.eventLoopUtilization();
   return new Promise((resolve, reject) => {
@@ -36,7 +69,7 @@ export function load(spec: Record<string, unknown>): Promise<LoadResult> {
       const r = JSON.parse(stdout.trim().split('\n').pop()!) as Omit<LoadResult, 'server'>;
       const used = process.cpuUsage(cpu);
       const server = { cpuPerRequestUs: (used.user + used.system) / Math.max(1, r.requests), loopBusy: performance.eventLoopUtilization(loop).utilization };
-      resolve({ ...r, server });
+      resolve({ ...r, server, commits: watched?.() });
     });
     child.stdin!.end(JSON.stringify(spec));
   });
@@ -54,7 +87,9 @@ export async function api(o: Orchestrator, token: string, method: string, url: s
 export function row(r: LoadResult, floor?: LoadResult): string {
   const ratio = floor ? `  p99 ${(r.p99 / floor.p99).toFixed(1)}× / throughput ${(floor.throughput / r.throughput).toFixed(1)}× of the floor` : '';
   const server = `  server: ${r.server.cpuPerRequestUs.toFixed(0)} µs CPU/request, event loop ${(r.server.loopBusy * 100).toFixed(0)}% busy`;
-  return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${server}`;
+  const c = r.commits;
+  const commits = c ? `  trace: ${c.count} group commits of ${c.recordsPerCommit.toFixed(1)} records, ${c.msPerCommit.toFixed(2)} ms each, ${(c.busy * 100).toFixed(0)}% of the time` : '';
+  return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${server}${commits}`;
 }
 
 /** The whole orchestrator (dev server, worker, API; PGlite, or PostgreSQL with DATABASE_URL) on a fresh data dir. */

@@ -13,7 +13,7 @@ import { benchTraces } from './traces';
 import type { Orchestrator } from '../src/orchestrator';
 import { TasksService } from '../src/tasks/tasks.service';
 import { latencySummary, openLoop } from './latency';
-import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECONDS, type LoadResult } from './harness';
+import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECONDS, watchCommits, type LoadResult } from './harness';
 
 /** Seconds of load before the measured rows (`BENCH_WARMUP_SECONDS`). */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
@@ -25,6 +25,7 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
  */
 async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; toolId: string; args: Record<string, unknown> }, rate: number): Promise<LoadResult> {
   const service = o.api.get(TasksService, { strict: false });
+  const commits = watchCommits(o.services.traces.appended);
   const times: number[] = [];
   const cpu = process.cpuUsage();
   const loop = performance.eventLoopUtilization();
@@ -41,6 +42,7 @@ async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; too
     throughput: times.length / elapsed,
     ...latencySummary(times),
     server: { cpuPerRequestUs: (used.user + used.system) / times.length, loopBusy: performance.eventLoopUtilization(loop).utilization },
+    commits: commits(),
   };
 }
 
@@ -70,14 +72,18 @@ async function benchHttp(): Promise<void> {
     await load({ name: 'warm-up', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: WARMUP_SECONDS, toolCall });
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
     console.log(row(floor));
-    const decided = await load({ name: 'POST tool-calls, tool in context', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, toolCall });
+    const traces = o.services.traces.appended;
+    const decided = await load({ name: 'POST tool-calls, tool in context', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, toolCall }, traces);
     console.log(row(decided, floor));
     // The same gateways at a fixed offered rate: the latency a gateway sees when the API is not
     // saturated (as fast as answered, 50 gateways queue behind each other by construction).
-    for (const rate of [RATE, RATE / 2]) {
+    for (const rate of [RATE, RATE / 2, RATE / 4]) {
       const floorAtRate = await load({ name: `GET /healthz at ${rate}/s (the floor)`, url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS, rate });
       console.log(row(floorAtRate));
-      const atRate = await load({ name: `POST tool-calls, in context, at ${rate}/s`, url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, rate, toolCall });
+      const atRate = await load(
+        { name: `POST tool-calls, in context, at ${rate}/s`, url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, rate, toolCall },
+        traces,
+      );
       console.log(row(atRate, floorAtRate));
       console.log(row(await decideInProcess(o, toolCall, rate)));
     }

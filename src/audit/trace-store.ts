@@ -49,6 +49,12 @@ export interface StagedWrite<I = unknown, R = unknown> {
   write(read: R, items: I[], param: Param): string | undefined;
 }
 
+/** One group commit: how many appends it took (new or already recorded) and how long it held the database. */
+export interface CommitStats {
+  records: number;
+  seconds: number;
+}
+
 interface Pending {
   entry: TraceEntry;
   opts: AppendOptions;
@@ -115,7 +121,10 @@ export const TRACE_COLUMNS = 'tenant, seq, trace_id, kind, occurred_at, body, pr
 export class TraceStore {
   private queue: Pending[] = [];
   private flushing?: Promise<void>;
-  /** Emits every committed record of this process (telemetry's export). */
+  /**
+   * Emits every committed record of this process (`record`: telemetry's export) and every group
+   * commit (`commit`, a CommitStats: metrics and the bench).
+   */
   readonly appended = new EventEmitter().setMaxListeners(0);
   /** Who waits for a call's decision, by call: woken by this process's commit, without polling. */
   private readonly waiters = new Map<string, Set<(r: TraceRecord) => void>>();
@@ -319,7 +328,9 @@ export class TraceStore {
       while (this.queue.length) {
         const batch = this.queue.splice(0, MAX_BATCH);
         try {
+          const started = performance.now();
           const records = await this.commit(batch);
+          this.appended.emit('commit', { records: batch.length, seconds: (performance.now() - started) / 1000 } satisfies CommitStats);
           batch.forEach((p, i) => p.resolve(records[i]));
           records.forEach((r) => this.committed(r));
         } catch {

@@ -177,4 +177,34 @@ describe('tasks API', () => {
     // The calls above loaded the task into the projection (and its person and agent).
     expect(metrics.body).toMatch(/^agent_access_projection_entries\{kind="tasks"\} [1-9]\d*$/m);
   });
+
+  it('reports the Decision Trace group commits in metrics: how many, how long, how many records each', async () => {
+    const taskId = await newTask();
+    const first = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'c0', toolId: 'github.read_repo', arguments: { repo: 'a/b' } } });
+    expect(first.body.decision).toBe('allow');
+    const read = async () => {
+      const body = (await stack.request('GET', '/metrics', { token: null })).body as string;
+      const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(body)?.[1]);
+      return {
+        commits: value('agent_access_trace_commit_records_count'),
+        records: value('agent_access_trace_commit_records_sum'),
+        timed: value('agent_access_trace_commit_seconds_count'),
+        seconds: value('agent_access_trace_commit_seconds_sum'),
+      };
+    };
+    const before = await read();
+    // Sent together: in context, they are recorded by group commits of this process.
+    const calls = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: `c${i + 1}`, toolId: 'github.read_repo', arguments: { repo: 'a/b' } } }),
+      ),
+    );
+    expect(calls.map((c) => c.body.decision)).toEqual(Array(8).fill('allow'));
+    const after = await read();
+    expect(after.records - before.records).toBe(8);
+    expect(after.commits - before.commits).toBeGreaterThanOrEqual(1);
+    expect(after.commits - before.commits).toBeLessThanOrEqual(8);
+    expect(after.timed - before.timed).toBe(after.commits - before.commits);
+    expect(after.seconds).toBeGreaterThan(before.seconds);
+  });
 });
