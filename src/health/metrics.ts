@@ -34,7 +34,7 @@ export class Metrics {
 
   /**
    * The trace store's group commits (`TraceStore.appended`'s `commit` events). A commit has a
-   * fixed cost (on PGlite about as much as ten records), and a new one starts as soon as the last
+   * fixed cost (on PGlite as much as several records), and a new one starts as soon as the last
    * ends: records per commit near 1 under steady load means that fixed cost is what the process
    * spends its time on.
    */
