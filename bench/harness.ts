@@ -1,11 +1,10 @@
 // What the HTTP scenarios share: an orchestrator of their own and a load generator in a separate process.
 import { execFile } from 'node:child_process';
-import type { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { CommitStats } from '../src/audit/trace-store';
+import type { TraceStore } from '../src/audit/trace-store';
 import { loadConfig, type Config } from '../src/config/config';
 import { runOrchestrator, type Orchestrator } from '../src/orchestrator';
 
@@ -33,20 +32,19 @@ export interface CommitSummary {
   busy: number;
 }
 
-/** Watches the group commits of `appended` (TraceStore.appended) until the returned function is called. */
-export function watchCommits(appended: EventEmitter): () => CommitSummary {
+/** Watches the trace store's group commits until the returned function is called. */
+export function watchCommits(traces: TraceStore): () => CommitSummary {
   const started = performance.now();
   let count = 0;
   let records = 0;
   let seconds = 0;
-  const on = (c: CommitStats) => {
+  const stop = traces.onCommit((c) => {
     count++;
     records += c.records;
     seconds += c.seconds;
-  };
-  appended.on('commit', on);
+  });
   return () => {
-    appended.off('commit', on);
+    stop();
     const elapsed = (performance.now() - started) / 1000;
     return { count, recordsPerCommit: records / Math.max(1, count), msPerCommit: (seconds * 1000) / Math.max(1, count), busy: seconds / elapsed };
   };
@@ -57,9 +55,9 @@ export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 /** The in-context goal's rate: 2,000 decisions per second from the gateways together. */
 export const RATE = Number(process.env.BENCH_RATE ?? 2000);
 
-/** `commits`: the trace store's emitter, to report its group commits with the row. */
-export function load(spec: Record<string, unknown>, commits?: EventEmitter): Promise<LoadResult> {
-  const watched = commits && watchCommits(commits);
+/** `traces`: the trace store whose group commits to report with the row. */
+export function load(spec: Record<string, unknown>, traces?: TraceStore): Promise<LoadResult> {
+  const watched = traces && watchCommits(traces);
   const cpu = process.cpuUsage();
   const loop = performance.eventLoopUtilization();
   return new Promise((resolve, reject) => {

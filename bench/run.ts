@@ -25,7 +25,7 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
  */
 async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; toolId: string; args: Record<string, unknown> }, rate: number): Promise<LoadResult> {
   const service = o.api.get(TasksService, { strict: false });
-  const commits = watchCommits(o.services.traces.appended);
+  const commits = watchCommits(o.services.traces);
   const times: number[] = [];
   const cpu = process.cpuUsage();
   const loop = performance.eventLoopUtilization();
@@ -72,7 +72,7 @@ async function benchHttp(): Promise<void> {
     await load({ name: 'warm-up', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: WARMUP_SECONDS, toolCall });
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
     console.log(row(floor));
-    const traces = o.services.traces.appended;
+    const traces = o.services.traces;
     const decided = await load({ name: 'POST tool-calls, tool in context', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, toolCall }, traces);
     console.log(row(decided, floor));
     // The same gateways at a fixed offered rate: the latency a gateway sees when the API is not

@@ -60,7 +60,7 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
   const metrics = new Metrics();
   metrics.observeDatabase(db);
   metrics.observeProjection(projection);
-  metrics.observeTraceCommits(traces.appended);
+  metrics.observeTraceCommits(traces);
   const decisions = new DecisionService({ policy, people: projection, directory, tasks, traces, credentials, secrets });
   const refresh = setInterval(() => void policy.refresh().catch(() => undefined), 1000);
   refresh.unref();

@@ -121,10 +121,7 @@ export const TRACE_COLUMNS = 'tenant, seq, trace_id, kind, occurred_at, body, pr
 export class TraceStore {
   private queue: Pending[] = [];
   private flushing?: Promise<void>;
-  /**
-   * Emits every committed record of this process (`record`: telemetry's export) and every group
-   * commit (`commit`, a CommitStats: metrics and the bench).
-   */
+  /** Emits every committed record of this process (`record`: telemetry's export); group commits: `onCommit`. */
   readonly appended = new EventEmitter().setMaxListeners(0);
   /** Who waits for a call's decision, by call: woken by this process's commit, without polling. */
   private readonly waiters = new Map<string, Set<(r: TraceRecord) => void>>();
@@ -142,6 +139,12 @@ export class TraceStore {
       // to its end before the next request is even parsed: batches of one.)
       this.flushing ??= new Promise<void>((started) => setImmediate(started)).then(() => this.drain());
     });
+  }
+
+  /** Calls `listener` after every group commit of this process (metrics, the bench); returns the unsubscribe. */
+  onCommit(listener: (c: CommitStats) => void): () => void {
+    this.appended.on('commit', listener);
+    return () => void this.appended.off('commit', listener);
   }
 
   /**

@@ -1,7 +1,6 @@
 // Prometheus metrics of this process.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { EventEmitter } from 'node:events';
-import type { CommitStats } from '../audit/trace-store';
+import type { TraceStore } from '../audit/trace-store';
 import type { SqlClient } from '../db/sql';
 import type { LiveProjection } from '../projection/live-projection';
 
@@ -33,12 +32,12 @@ export class Metrics {
   }
 
   /**
-   * The trace store's group commits (`TraceStore.appended`'s `commit` events). A commit has a
+   * The trace store's group commits. A commit has a
    * fixed cost (on PGlite as much as several records), and a new one starts as soon as the last
    * ends: records per commit near 1 under steady load means that fixed cost is what the process
    * spends its time on.
    */
-  observeTraceCommits(appended: EventEmitter): void {
+  observeTraceCommits(traces: Pick<TraceStore, 'onCommit'>): void {
     const seconds = new Histogram({
       name: 'agent_access_trace_commit_seconds',
       help: 'Time one Decision Trace group commit held the database',
@@ -51,7 +50,7 @@ export class Metrics {
       buckets: [1, 2, 5, 10, 25, 50, 100, 200],
       registers: [this.registry],
     });
-    appended.on('commit', (c: CommitStats) => {
+    traces.onCommit((c) => {
       seconds.observe(c.seconds);
       records.observe(c.records);
     });
