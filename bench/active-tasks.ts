@@ -31,6 +31,7 @@ export async function benchActiveTasks(): Promise<void> {
     );
   };
   console.log(`${TASKS} active tasks; trace store ${config.databaseUrl ? 'PostgreSQL' : 'PGlite'}`);
+  const watch = { traces: o.services.traces, temporalPid: o.temporalPid };
   try {
     memory('idle');
     const started = await load({
@@ -41,7 +42,7 @@ export async function benchActiveTasks(): Promise<void> {
       connections: 20,
       amount: TASKS,
       startTask: { prefix: `bench-${Date.now()}` },
-    });
+    }, { temporalPid: o.temporalPid });
     console.log(row(started));
     const tasks = (await o.services.db.query<{ task_id: string }>("select task_id from tasks where status = 'active' order by task_id")).map((r) => r.task_id);
     memory(`${tasks.length} tasks started`);
@@ -53,7 +54,7 @@ export async function benchActiveTasks(): Promise<void> {
       connections: 20,
       amount: tasks.length,
       toolCall: { tasks, toolId: 'github.create_pr', args: { repo: 'acme/api', title: 'bench', head: 'b' } },
-    });
+    }, watch);
     console.log(row(granted));
     const [{ n }] = await o.services.db.query<{ n: number }>('select count(distinct task_id)::int as n from grants where revoked_at is null');
     memory(`${n} tasks with a tool in context`);
@@ -65,7 +66,7 @@ export async function benchActiveTasks(): Promise<void> {
       connections: GATEWAYS,
       durationSeconds: SECONDS,
       toolCall: { tasks, toolId: 'github.create_pr', args: { repo: 'acme/api', title: 'bench', head: 'b' } },
-    });
+    }, watch);
     console.log(row(decided));
     memory('after the in-context calls');
   } finally {

@@ -18,8 +18,13 @@ export interface LoadResult {
   p95: number;
   p99: number;
   max: number;
-  /** This process (the API, the worker and PGlite) while the load ran: CPU per request, and how busy its event loop was. */
-  server: { cpuPerRequestUs: number; loopBusy: number };
+  /**
+   * This process (the API, the worker and PGlite) while the load ran: CPU per request, and how busy
+   * its event loop was; and the Temporal dev server's CPU per request when its pid was given.
+   */
+  server: { cpuPerRequestUs: number; loopBusy: number; temporalCpuPerRequestUs?: number };
+  /** The load generator's own CPU per request (it runs on the same cores as the server); none when it ran in this process. */
+  generatorCpuPerRequestUs?: number;
   /** The trace store's group commits meanwhile (when watched): how many, their size, their share of the time. */
   commits?: CommitSummary;
 }
@@ -55,9 +60,30 @@ export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 /** The in-context goal's rate: 2,000 decisions per second from the gateways together. */
 export const RATE = Number(process.env.BENCH_RATE ?? 2000);
 
-/** `traces`: the trace store whose group commits to report with the row. */
-export function load(spec: Record<string, unknown>, traces?: TraceStore): Promise<LoadResult> {
-  const watched = traces && watchCommits(traces);
+/** A process's CPU time so far, in µs, from /proc (Linux); undefined without a pid or /proc. */
+export function cpuMicrosOf(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After the command name (which may hold spaces): utime and stime are fields 14 and 15, in clock ticks (100/s on Linux).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What to report with a row besides the server's own figures. */
+export interface Watch {
+  /** The trace store whose group commits to report. */
+  traces?: TraceStore;
+  /** The Temporal dev server's pid (the orchestrator's `temporalPid`), for its CPU per request. */
+  temporalPid?: number;
+}
+
+export function load(spec: Record<string, unknown>, watch: Watch = {}): Promise<LoadResult> {
+  const watched = watch.traces && watchCommits(watch.traces);
+  const temporalCpu = cpuMicrosOf(watch.temporalPid);
   const cpu = process.cpuUsage();
   const loop = performance.eventLoopUtilization();
   return new Promise((resolve, reject) => {
@@ -66,7 +92,13 @@ export function load(spec: Record<string, unknown>, traces?: TraceStore): Promis
       if (err) return reject(new Error(`${String(spec.name)}: ${stderr || err.message}`));
       const r = JSON.parse(stdout.trim().split('\n').pop()!) as Omit<LoadResult, 'server'>;
       const used = process.cpuUsage(cpu);
-      const server = { cpuPerRequestUs: (used.user + used.system) / Math.max(1, r.requests), loopBusy: performance.eventLoopUtilization(loop).utilization };
+      const requests = Math.max(1, r.requests);
+      const temporalNow = cpuMicrosOf(watch.temporalPid);
+      const server = {
+        cpuPerRequestUs: (used.user + used.system) / requests,
+        loopBusy: performance.eventLoopUtilization(loop).utilization,
+        temporalCpuPerRequestUs: temporalCpu !== undefined && temporalNow !== undefined ? (temporalNow - temporalCpu) / requests : undefined,
+      };
       resolve({ ...r, server, commits: watched?.() });
     });
     child.stdin!.end(JSON.stringify(spec));
@@ -84,7 +116,8 @@ export async function api(o: Orchestrator, token: string, method: string, url: s
 
 export function row(r: LoadResult, floor?: LoadResult): string {
   const ratio = floor ? `  p99 ${(r.p99 / floor.p99).toFixed(1)}× / throughput ${(floor.throughput / r.throughput).toFixed(1)}× of the floor` : '';
-  const server = `  server: ${r.server.cpuPerRequestUs.toFixed(0)} µs CPU/request, event loop ${(r.server.loopBusy * 100).toFixed(0)}% busy`;
+  const temporal = r.server.temporalCpuPerRequestUs === undefined ? '' : `; Temporal dev server ${r.server.temporalCpuPerRequestUs.toFixed(0)} µs CPU/request`;
+  const server = `  server: ${r.server.cpuPerRequestUs.toFixed(0)} µs CPU/request, event loop ${(r.server.loopBusy * 100).toFixed(0)}% busy${temporal}${r.generatorCpuPerRequestUs === undefined ? '' : `; load generator ${r.generatorCpuPerRequestUs.toFixed(0)} µs CPU/request`}`;
   const c = r.commits;
   const commits = c ? `  trace: ${c.count} group commits of ${c.recordsPerCommit.toFixed(1)} records, ${c.msPerCommit.toFixed(2)} ms each, ${(c.busy * 100).toFixed(0)}% of the time` : '';
   return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${server}${commits}`;

@@ -27,6 +27,12 @@ async function main(): Promise<void> {
   let input = '';
   for await (const chunk of process.stdin) input += String(chunk);
   const spec = JSON.parse(input) as LoadSpec;
+  const cpu = process.cpuUsage();
+  // This process's CPU per request: it shares the machine's cores with the server it measures.
+  const cpuPerRequest = (requests: number) => {
+    const used = process.cpuUsage(cpu);
+    return (used.user + used.system) / Math.max(1, requests);
+  };
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (spec.token) headers.authorization = `Bearer ${spec.token}`;
   let next = 0;
@@ -40,7 +46,7 @@ async function main(): Promise<void> {
     const taskId = tc.tasks[next++ % tc.tasks.length];
     return { path: `/v1/tasks/${taskId}/tool-calls`, body: JSON.stringify({ callId: randomUUID(), toolId: tc.toolId, arguments: tc.args }) };
   };
-  if (spec.rate) return paced(spec, headers, pathAndBody);
+  if (spec.rate) return paced(spec, headers, pathAndBody, cpuPerRequest);
   // Every response time, for exact percentiles (autocannon's summary has no p95).
   const times: number[] = [];
   let done!: (r: autocannon.Result) => void;
@@ -69,6 +75,7 @@ async function main(): Promise<void> {
       errors: result.errors,
       throughput: result.requests.average,
       ...latencySummary(times),
+      generatorCpuPerRequestUs: cpuPerRequest(result.requests.total),
     })}\n`,
   );
 }
@@ -78,7 +85,12 @@ async function main(): Promise<void> {
  * `connections` kept-alive sockets (the gateways). Latency runs from when a request was due, so
  * time spent waiting for a free socket counts (no coordinated omission).
  */
-async function paced(spec: LoadSpec, headers: Record<string, string>, next: () => { path?: string; body?: string }): Promise<void> {
+async function paced(
+  spec: LoadSpec,
+  headers: Record<string, string>,
+  next: () => { path?: string; body?: string },
+  cpuPerRequest: (requests: number) => number,
+): Promise<void> {
   const url = new URL(spec.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
   const times: number[] = [];
@@ -103,7 +115,15 @@ async function paced(spec: LoadSpec, headers: Record<string, string>, next: () =
     });
   const elapsed = await openLoop(spec.rate!, spec.durationSeconds ?? 10, (_i, due) => one(due));
   agent.destroy();
-  const result = { name: spec.name, requests: times.length, non2xx, errors, throughput: times.length / elapsed, ...latencySummary(times) };
+  const result = {
+    name: spec.name,
+    requests: times.length,
+    non2xx,
+    errors,
+    throughput: times.length / elapsed,
+    ...latencySummary(times),
+    generatorCpuPerRequestUs: cpuPerRequest(times.length),
+  };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

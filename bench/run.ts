@@ -2,6 +2,8 @@
 // DATABASE_URL) and drives its HTTP API from a separate process with concurrent gateways; then the
 // scenarios of the policy, provisioning and Slack benches. Prints figures; asserts nothing.
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { benchActiveTasks } from './active-tasks';
 import { benchApprovals } from './approvals';
 import { benchIdentity } from './identity';
@@ -13,7 +15,7 @@ import { benchTraces } from './traces';
 import type { Orchestrator } from '../src/orchestrator';
 import { TasksService } from '../src/tasks/tasks.service';
 import { latencySummary, openLoop } from './latency';
-import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECONDS, watchCommits, type LoadResult } from './harness';
+import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECONDS, watchCommits, type LoadResult, type Watch } from './harness';
 
 /** Seconds of load before the measured rows (`BENCH_WARMUP_SECONDS`). */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
@@ -46,6 +48,26 @@ async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; too
   };
 }
 
+/**
+ * The machine's own floor at `rate`: a bare Node.js HTTP server (no framework, no work) answering
+ * from this process while the orchestrator idles, measured by the same load generator. Below this
+ * no server on this machine can answer, whatever it does.
+ */
+async function bareNodeFloor(rate: number): Promise<LoadResult> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.setHeader('content-type', 'application/json').end('{"status":"ok"}'));
+  });
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+  try {
+    const { port } = server.address() as AddressInfo;
+    return await load({ name: `GET on a bare Node.js server at ${rate}/s`, url: `http://127.0.0.1:${port}/`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS, rate });
+  } finally {
+    server.closeAllConnections();
+    await new Promise((closed) => server.close(closed));
+  }
+}
+
 async function benchHttp(): Promise<void> {
   const { o, tokens, config, stop } = await benchOrchestrator();
   console.log(
@@ -72,17 +94,18 @@ async function benchHttp(): Promise<void> {
     await load({ name: 'warm-up', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: WARMUP_SECONDS, toolCall });
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
     console.log(row(floor));
-    const traces = o.services.traces;
-    const decided = await load({ name: 'POST tool-calls, tool in context', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, toolCall }, traces);
+    const watch: Watch = { traces: o.services.traces, temporalPid: o.temporalPid };
+    const decided = await load({ name: 'POST tool-calls, tool in context', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, toolCall }, watch);
     console.log(row(decided, floor));
     // The same gateways at a fixed offered rate: the latency a gateway sees when the API is not
     // saturated (as fast as answered, 50 gateways queue behind each other by construction).
+    console.log(row(await bareNodeFloor(RATE)));
     for (const rate of [RATE, RATE / 2, RATE / 4]) {
       const floorAtRate = await load({ name: `GET /healthz at ${rate}/s (the floor)`, url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS, rate });
       console.log(row(floorAtRate));
       const atRate = await load(
         { name: `POST tool-calls, in context, at ${rate}/s`, url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, rate, toolCall },
-        traces,
+        watch,
       );
       console.log(row(atRate, floorAtRate));
       console.log(row(await decideInProcess(o, toolCall, rate)));
@@ -105,7 +128,7 @@ async function benchHttp(): Promise<void> {
         connections,
         amount: batch.length,
         toolCall: { tasks: batch, toolId: 'github.create_pr', args: { repo: 'acme/api', title: 'bench', head: 'b' } },
-      });
+      }, watch);
       console.log(row(granted, floor));
     }
     const started = await load({
@@ -116,7 +139,7 @@ async function benchHttp(): Promise<void> {
       connections: 10,
       amount: 300,
       startTask: true,
-    });
+    }, { temporalPid: o.temporalPid });
     console.log(row(started, floor));
     const mem = process.memoryUsage();
     console.log(`memory of this process (API + worker + PGlite): rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MiB`);
