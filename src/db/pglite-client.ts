@@ -26,18 +26,19 @@ class PgliteTx implements SqlClient {
 }
 
 /**
- * WAL written since the last checkpoint that makes the next one due (one WAL segment): a
- * checkpoint then takes ~20 ms here, once per ~7,500 decisions. See `checkpointIfDue`.
+ * WAL written since the last checkpoint that makes the next upkeep due (one WAL segment, ~7,500
+ * decisions): a freeze, then a checkpoint a second later. See `upkeep`.
  */
 export const CHECKPOINT_EVERY_BYTES = 16 * 2 ** 20;
-const CHECKPOINT_CHECK_MS = 1000;
+const UPKEEP_CHECK_MS = 1000;
 
 export class PgliteClient implements SqlClient {
   readonly engine = 'pglite' as const;
-  private readonly checkpointing: NodeJS.Timeout;
+  private readonly upkeeping: NodeJS.Timeout;
+  private checkpointNext = false;
 
   private constructor(readonly db: PGlite) {
-    this.checkpointing = setInterval(() => void this.checkpointIfDue().catch(() => undefined), CHECKPOINT_CHECK_MS).unref();
+    this.upkeeping = setInterval(() => void this.upkeep().catch(() => undefined), UPKEEP_CHECK_MS).unref();
   }
 
   /** `dataDir` undefined → in memory. */
@@ -47,19 +48,32 @@ export class PgliteClient implements SqlClient {
   }
 
   /**
-   * PGlite is PostgreSQL in single-user mode, where nothing ever checkpoints on its own (only a
-   * postmaster's checkpointer does): the WAL would grow for as long as the process runs (~2.2 kB
-   * per decision, never recycled; on disk, or in memory) and a restart after a crash would replay
-   * all of it. So the client checkpoints itself once `CHECKPOINT_EVERY_BYTES` of WAL has
-   * accumulated, checked every second. A checkpoint blocks this thread for as long as it writes
-   * (~20 ms for one segment, measured; ~330 ms for 256 MB), hence small and often.
+   * PGlite is PostgreSQL in single-user mode, where no background process does a server's upkeep,
+   * so the client does it:
+   * * checkpoints: none ever happens otherwise, so the WAL grows for as long as the process runs
+   *   (~2.2 kB per decision, never recycled; on disk, or in memory) and a restart after a crash
+   *   replays all of it;
+   * * freezing (autovacuum's job): without it every commit ages the database by one transaction
+   *   id until, some 2 billion later (80 days at 300 commits a second), PostgreSQL stops
+   *   accepting writes to avoid wraparound. `VACUUM (FREEZE)` visits only the pages written since
+   *   the last one (the visibility map skips the rest), so done per segment it costs the same each
+   *   time however large the trace grows.
+   * Both block this thread while they run (measured per segment: freeze 35-75 ms, checkpoint
+   * 20-30 ms; 256 MB at once: a 330 ms checkpoint), hence small, often, and a second apart.
    */
-  private async checkpointIfDue(): Promise<void> {
+  private async upkeep(): Promise<void> {
     if (this.db.closed) return;
+    if (this.checkpointNext) {
+      this.checkpointNext = false;
+      await this.db.exec('checkpoint');
+      return;
+    }
     const [{ bytes }] = await this.query<{ bytes: string }>(
       'select (pg_current_wal_insert_lsn() - (select redo_lsn from pg_control_checkpoint()))::bigint as bytes',
     );
-    if (Number(bytes) >= CHECKPOINT_EVERY_BYTES) await this.db.exec('checkpoint');
+    if (Number(bytes) < CHECKPOINT_EVERY_BYTES) return;
+    await this.db.exec('vacuum (freeze)');
+    this.checkpointNext = true;
   }
 
   async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
@@ -84,7 +98,7 @@ export class PgliteClient implements SqlClient {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.checkpointing);
+    clearInterval(this.upkeeping);
     if (!this.db.closed) await this.db.close();
   }
 }

@@ -1,5 +1,6 @@
-// PGlite never checkpoints on its own (single-user PostgreSQL): the client does, so the WAL stays
-// bounded on disk and a restart after a crash replays little.
+// PGlite never checkpoints nor vacuums on its own (single-user PostgreSQL): the client does, so
+// the WAL stays bounded on disk, a restart after a crash replays little, and transaction ids never
+// run towards wraparound.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,7 +36,10 @@ async function checkpointed(db: PgliteClient): Promise<void> {
 
 const segments = (dir: string) => fs.readdirSync(path.join(dir, 'pg_wal')).filter((f) => /^[0-9A-F]{24}$/.test(f)).length;
 
-describe('PGlite checkpoints', () => {
+const xidAge = async (db: PgliteClient) =>
+  (await db.query<{ age: number }>('select age(datfrozenxid) as age from pg_database where datname = current_database()'))[0].age;
+
+describe('PGlite upkeep', () => {
   let dir: string;
   let db: PgliteClient;
 
@@ -57,6 +61,16 @@ describe('PGlite checkpoints', () => {
     await writeWal(db, 9);
     await checkpointed(db);
     expect(await redo(db)).not.toBe(first);
+  }, 60_000);
+
+  it('freezes what was written, so transaction ids do not age towards wraparound', async () => {
+    await db.exec('create table counter (n int)');
+    for (let i = 0; i < 300; i++) await db.exec(`insert into counter values (${i})`); // a transaction id each
+    expect(await xidAge(db)).toBeGreaterThanOrEqual(300);
+    await writeWal(db, 17);
+    await checkpointed(db);
+    // Only what ran after the freeze still counts (writeWal's last inserts at most).
+    expect(await xidAge(db)).toBeLessThan(50);
   }, 60_000);
 
   it('keeps the WAL on disk bounded: segments are recycled instead of piling up', async () => {
