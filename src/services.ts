@@ -9,6 +9,7 @@ import { TraceStore } from './audit/trace-store';
 import type { Config } from './config/config';
 import { CredentialBroker } from './credentials/credential-broker';
 import { openDatabase } from './db/open-database';
+import { PgliteClient } from './db/pglite-client';
 import type { SqlClient } from './db/sql';
 import { DecisionService } from './decisions/decision-service';
 import { DirectoryRepository, type SeedAgent, type SeedPerson } from './directory/directory-repository';
@@ -59,6 +60,7 @@ export async function createServices(config: Config, opts: { db?: SqlClient; sec
   const traces = new TraceStore(db, config.tenant);
   const metrics = new Metrics();
   metrics.observeDatabase(db);
+  if (db instanceof PgliteClient) metrics.observeDatabaseUpkeep(db);
   metrics.observeProjection(projection);
   metrics.observeTraceCommits(traces);
   const decisions = new DecisionService({ policy, people: projection, directory, tasks, traces, credentials, secrets });

@@ -32,10 +32,17 @@ class PgliteTx implements SqlClient {
 export const CHECKPOINT_EVERY_BYTES = 16 * 2 ** 20;
 const UPKEEP_CHECK_MS = 1000;
 
+/** One step of the client's upkeep and how long it held the database (and this thread). */
+export interface UpkeepStep {
+  step: 'freeze' | 'checkpoint';
+  seconds: number;
+}
+
 export class PgliteClient implements SqlClient {
   readonly engine = 'pglite' as const;
   private readonly upkeeping: NodeJS.Timeout;
   private checkpointNext = false;
+  private readonly upkeepListeners = new Set<(u: UpkeepStep) => void>();
 
   private constructor(readonly db: PGlite) {
     this.upkeeping = setInterval(() => void this.upkeep().catch(() => undefined), UPKEEP_CHECK_MS).unref();
@@ -65,15 +72,28 @@ export class PgliteClient implements SqlClient {
     if (this.db.closed) return;
     if (this.checkpointNext) {
       this.checkpointNext = false;
-      await this.db.exec('checkpoint');
+      await this.timed('checkpoint', 'checkpoint');
       return;
     }
     const [{ bytes }] = await this.query<{ bytes: string }>(
       'select (pg_current_wal_insert_lsn() - (select redo_lsn from pg_control_checkpoint()))::bigint as bytes',
     );
     if (Number(bytes) < CHECKPOINT_EVERY_BYTES) return;
-    await this.db.exec('vacuum (freeze)');
+    await this.timed('freeze', 'vacuum (freeze)');
     this.checkpointNext = true;
+  }
+
+  /** Calls `listener` after each upkeep step (the metrics); returns the unsubscribe. */
+  onUpkeep(listener: (u: UpkeepStep) => void): () => void {
+    this.upkeepListeners.add(listener);
+    return () => void this.upkeepListeners.delete(listener);
+  }
+
+  private async timed(step: UpkeepStep['step'], sql: string): Promise<void> {
+    const started = performance.now();
+    await this.db.exec(sql);
+    const done: UpkeepStep = { step, seconds: (performance.now() - started) / 1000 };
+    for (const listener of this.upkeepListeners) listener(done);
   }
 
   async query<T>(text: string, params: unknown[] = []): Promise<T[]> {

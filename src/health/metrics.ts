@@ -1,6 +1,7 @@
 // Prometheus metrics of this process.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TraceStore } from '../audit/trace-store';
+import type { PgliteClient } from '../db/pglite-client';
 import type { SqlClient } from '../db/sql';
 import type { LiveProjection } from '../projection/live-projection';
 
@@ -37,6 +38,21 @@ export class Metrics {
    * ends: records per commit near 1 under steady load means that fixed cost is what the process
    * spends its time on.
    */
+  /**
+   * The embedded database's own upkeep (PGlite: no autovacuum, no checkpointer): each freeze and
+   * checkpoint blocks the event loop while it runs, so its time shows here.
+   */
+  observeDatabaseUpkeep(db: Pick<PgliteClient, 'onUpkeep'>): void {
+    const seconds = new Histogram({
+      name: 'agent_access_database_upkeep_seconds',
+      help: 'Time one upkeep step of the embedded database (freeze, checkpoint) held it and the event loop',
+      labelNames: ['step'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [this.registry],
+    });
+    db.onUpkeep((u) => seconds.observe({ step: u.step }, u.seconds));
+  }
+
   observeTraceCommits(traces: Pick<TraceStore, 'onCommit'>): void {
     const seconds = new Histogram({
       name: 'agent_access_trace_commit_seconds',
@@ -79,6 +95,15 @@ export class Metrics {
 
   /** Gauges read from the database at scrape time, so every replica reports the same truth. */
   observeDatabase(db: SqlClient): void {
+    new Gauge({
+      name: 'agent_access_database_xid_age',
+      help: 'Transaction ids since the database was last frozen; PostgreSQL refuses writes near 2 billion (wraparound)',
+      registers: [this.registry],
+      async collect() {
+        const [r] = await db.query<{ age: number }>('select age(datfrozenxid) as age from pg_database where datname = current_database()');
+        this.set(r.age);
+      },
+    });
     new Gauge({
       name: 'agent_access_approvals_pending',
       help: 'Held calls waiting for a human',

@@ -4,7 +4,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CHECKPOINT_EVERY_BYTES, PgliteClient } from '../../src/db/pglite-client';
+import { CHECKPOINT_EVERY_BYTES, PgliteClient, type UpkeepStep } from '../../src/db/pglite-client';
+import { migrate } from '../../src/db/migrate';
+import { Metrics } from '../../src/health/metrics';
 
 const MiB = 2 ** 20;
 
@@ -63,14 +65,27 @@ describe('PGlite upkeep', () => {
     expect(await redo(db)).not.toBe(first);
   }, 60_000);
 
-  it('freezes what was written, so transaction ids do not age towards wraparound', async () => {
+  it('freezes what was written, so transaction ids do not age towards wraparound; metrics show both', async () => {
+    await migrate(db); // the other gauges of observeDatabase read its tables
+    const metrics = new Metrics();
+    metrics.observeDatabase(db);
+    metrics.observeDatabaseUpkeep(db);
+    const steps: UpkeepStep['step'][] = [];
+    const unsubscribe = db.onUpkeep((u) => steps.push(u.step));
     await db.exec('create table counter (n int)');
     for (let i = 0; i < 300; i++) await db.exec(`insert into counter values (${i})`); // a transaction id each
     expect(await xidAge(db)).toBeGreaterThanOrEqual(300);
+    expect(await metrics.registry.metrics()).toMatch(/^agent_access_database_xid_age (3\d\d|[4-9]\d\d|\d{4,})$/m);
     await writeWal(db, 17);
     await checkpointed(db);
     // Only what ran after the freeze still counts (writeWal's last inserts at most).
     expect(await xidAge(db)).toBeLessThan(50);
+    expect(steps).toEqual(['freeze', 'checkpoint']);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^agent_access_database_upkeep_seconds_count\{step="freeze"\} 1$/m);
+    expect(text).toMatch(/^agent_access_database_upkeep_seconds_count\{step="checkpoint"\} 1$/m);
+    expect(text).toMatch(/^agent_access_database_xid_age \d$|^agent_access_database_xid_age [1-4]\d$/m);
+    unsubscribe();
   }, 60_000);
 
   it('keeps the WAL on disk bounded: segments are recycled instead of piling up', async () => {

@@ -170,7 +170,7 @@ describe('tasks API', () => {
     const metrics = await stack.request('GET', '/metrics', { token: null });
     expect(metrics.body).toMatch(/agent_access_decision_seconds_bucket\{.*outcome="allow"/);
     expect(metrics.body).toMatch(/agent_access_decisions_total\{outcome="deny"\} \d+/);
-    for (const gauge of ['approvals_pending', 'approvals_pending_oldest_seconds', 'grants_live', 'revocations_failing']) {
+    for (const gauge of ['approvals_pending', 'approvals_pending_oldest_seconds', 'grants_live', 'revocations_failing', 'database_xid_age']) {
       expect(metrics.body).toMatch(new RegExp(`^agent_access_${gauge} \\d+`, 'm'));
     }
     expect(metrics.body).toMatch(/^agent_access_projection_listening 1$/m);
