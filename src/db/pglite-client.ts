@@ -79,8 +79,11 @@ export class PgliteClient implements SqlClient {
       'select (pg_current_wal_insert_lsn() - (select redo_lsn from pg_control_checkpoint()))::bigint as bytes',
     );
     if (Number(bytes) < CHECKPOINT_EVERY_BYTES) return;
-    await this.timed('freeze', 'vacuum (freeze)');
-    this.checkpointNext = true;
+    try {
+      await this.timed('freeze', 'vacuum (freeze)');
+    } finally {
+      this.checkpointNext = true; // a freeze that failed (the xid age metric shows it) must not hold back the checkpoint
+    }
   }
 
   /** Calls `listener` after each upkeep step (the metrics); returns the unsubscribe. */
