@@ -38,21 +38,6 @@ export class Metrics {
    * ends: records per commit near 1 under steady load means that fixed cost is what the process
    * spends its time on.
    */
-  /**
-   * The embedded database's own upkeep (PGlite: no autovacuum, no checkpointer): each freeze and
-   * checkpoint blocks the event loop while it runs, so its time shows here.
-   */
-  observeDatabaseUpkeep(db: Pick<PgliteClient, 'onUpkeep'>): void {
-    const seconds = new Histogram({
-      name: 'agent_access_database_upkeep_seconds',
-      help: 'Time one upkeep step of the embedded database (freeze, checkpoint) held it and the event loop',
-      labelNames: ['step'] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-      registers: [this.registry],
-    });
-    db.onUpkeep((u) => seconds.observe({ step: u.step }, u.seconds));
-  }
-
   observeTraceCommits(traces: Pick<TraceStore, 'onCommit'>): void {
     const seconds = new Histogram({
       name: 'agent_access_trace_commit_seconds',
@@ -70,6 +55,21 @@ export class Metrics {
       seconds.observe(c.seconds);
       records.observe(c.records);
     });
+  }
+
+  /**
+   * The embedded database's own upkeep (PGlite: no autovacuum, no checkpointer): each freeze and
+   * checkpoint blocks the event loop while it runs, so its time shows here.
+   */
+  observeDatabaseUpkeep(db: Pick<PgliteClient, 'onUpkeep'>): void {
+    const seconds = new Histogram({
+      name: 'agent_access_database_upkeep_seconds',
+      help: 'Time one upkeep step of the embedded database (freeze, checkpoint) held it and the event loop',
+      labelNames: ['step'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [this.registry],
+    });
+    db.onUpkeep((u) => seconds.observe({ step: u.step }, u.seconds));
   }
 
   /** The live projection: whether it hears changes (0: every call reads the database) and what it holds. */

@@ -75,7 +75,8 @@ describe('PGlite upkeep', () => {
     await db.exec('create table counter (n int)');
     for (let i = 0; i < 300; i++) await db.exec(`insert into counter values (${i})`); // a transaction id each
     expect(await xidAge(db)).toBeGreaterThanOrEqual(300);
-    expect(await metrics.registry.metrics()).toMatch(/^agent_access_database_xid_age (3\d\d|[4-9]\d\d|\d{4,})$/m);
+    const gauge = async () => Number(/^agent_access_database_xid_age (\d+)$/m.exec(await metrics.registry.metrics())?.[1]);
+    expect(await gauge()).toBeGreaterThanOrEqual(300);
     await writeWal(db, 17);
     await checkpointed(db);
     // Only what ran after the freeze still counts (writeWal's last inserts at most).
@@ -84,7 +85,7 @@ describe('PGlite upkeep', () => {
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/^agent_access_database_upkeep_seconds_count\{step="freeze"\} 1$/m);
     expect(text).toMatch(/^agent_access_database_upkeep_seconds_count\{step="checkpoint"\} 1$/m);
-    expect(text).toMatch(/^agent_access_database_xid_age \d$|^agent_access_database_xid_age [1-4]\d$/m);
+    expect(await gauge()).toBeLessThan(50);
     unsubscribe();
   }, 60_000);
 
