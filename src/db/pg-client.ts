@@ -1,17 +1,33 @@
 // SqlClient over node-postgres: production PostgreSQL via DATABASE_URL.
-import { Client, Pool, type PoolClient } from 'pg';
-import type { Listener, SqlClient } from './sql';
+import { Client, Pool, type PoolClient, type QueryResult } from 'pg';
+import type { Listener, SqlClient, StatementOptions } from './sql';
 
+/**
+ * One transaction on one pooled connection. BEGIN is not a round trip of its own when the first
+ * statement is a simple query (it goes in front of it), nor COMMIT when the last one says so: the
+ * trace's group commit (two simple queries) takes two round trips instead of four.
+ */
 class PgTx implements SqlClient {
   readonly engine = 'postgres' as const;
+  private begun = false;
+  /** A `last` statement committed the transaction. */
+  committed = false;
   constructor(private readonly client: PoolClient) {}
   async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
+    await this.begin();
     return (await this.client.query(text, params)).rows as T[];
   }
-  async simpleQuery<T>(text: string): Promise<T[]> {
-    return (await this.client.query(text)).rows as T[]; // no values: node-postgres sends a simple query
+  async simpleQuery<T>(text: string, opts: StatementOptions = {}): Promise<T[]> {
+    this.assertOpen();
+    const begin = !this.begun;
+    this.begun = true;
+    // No values: node-postgres sends a simple query, which may hold several statements.
+    const answer = await this.client.query(`${begin ? 'begin; ' : ''}${text}${opts.last ? '; commit' : ''}`);
+    if (opts.last) this.committed = true;
+    return lastRows<T>(answer, begin ? 1 : 0, opts.last ? 1 : 0);
   }
   async exec(script: string): Promise<void> {
+    await this.begin();
     await this.client.query(script);
   }
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
@@ -21,6 +37,26 @@ class PgTx implements SqlClient {
     throw new Error('listen inside a transaction');
   }
   async close(): Promise<void> {}
+
+  /** Commits, unless a `last` statement did or no statement ran. */
+  async commit(): Promise<void> {
+    if (this.begun && !this.committed) await this.client.query('COMMIT');
+  }
+
+  async rollback(): Promise<void> {
+    if (this.begun && !this.committed) await this.client.query('ROLLBACK');
+  }
+
+  private async begin(): Promise<void> {
+    this.assertOpen();
+    if (this.begun) return;
+    this.begun = true;
+    await this.client.query('BEGIN');
+  }
+
+  private assertOpen(): void {
+    if (this.committed) throw new Error('The transaction was committed by its last statement.');
+  }
 }
 
 export class PgClient implements SqlClient {
@@ -88,7 +124,7 @@ export class PgClient implements SqlClient {
   }
 
   async simpleQuery<T>(text: string): Promise<T[]> {
-    return (await this.pool.query(text)).rows as T[];
+    return lastRows<T>(await this.pool.query(text));
   }
 
   async exec(script: string): Promise<void> {
@@ -97,13 +133,13 @@ export class PgClient implements SqlClient {
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    const tx = new PgTx(client);
     try {
-      await client.query('BEGIN');
-      const result = await fn(new PgTx(client));
-      await client.query('COMMIT');
+      const result = await fn(tx);
+      await tx.commit();
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      await tx.rollback().catch(() => undefined);
       throw err;
     } finally {
       client.release();
@@ -117,4 +153,14 @@ export class PgClient implements SqlClient {
 
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * The rows of a simple query's last statement (as PGlite answers), leaving out the results of
+ * `skipFirst` statements put in front of the caller's and `skipLast` after them (BEGIN, COMMIT):
+ * node-postgres answers a query of several statements with one result for each.
+ */
+function lastRows<T>(answer: QueryResult | QueryResult[], skipFirst = 0, skipLast = 0): T[] {
+  const results = Array.isArray(answer) ? answer.slice(skipFirst, answer.length - skipLast) : [answer];
+  return results[results.length - 1].rows as T[];
 }

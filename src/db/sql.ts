@@ -7,6 +7,16 @@ export interface Listener {
   live(up: boolean): void;
 }
 
+export interface StatementOptions {
+  /**
+   * Nothing follows this statement in its transaction, so the engine may commit with it: on
+   * PostgreSQL the statement and COMMIT go as one simple query, a round trip less per transaction
+   * (the group commit's wall time is what bounds the trace's throughput there). The transaction is
+   * committed once it returns; outside a transaction it means nothing.
+   */
+  last?: boolean;
+}
+
 export interface SqlClient {
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
   /**
@@ -14,7 +24,7 @@ export interface SqlClient {
    * hot statements only (the trace group commit): PGlite answers a parameterized query with a
    * parse-and-describe exchange before it runs, which costs more than many statements' own work.
    */
-  simpleQuery<T = Record<string, unknown>>(text: string): Promise<T[]>;
+  simpleQuery<T = Record<string, unknown>>(text: string, opts?: StatementOptions): Promise<T[]>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
   /** Runs `fn` in one transaction on one connection; rolls back if it throws. */

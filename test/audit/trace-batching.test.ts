@@ -279,7 +279,7 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
         for (let waiting = 0; !waiting; ) {
           await new Promise((r) => setTimeout(r, 20));
           const [row] = await tdb.db.query<{ n: number }>(
-            "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'select trace_batch_open%'",
+            "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%select trace_batch_open%'",
           );
           waiting = row.n;
         }
