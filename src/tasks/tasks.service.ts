@@ -70,7 +70,9 @@ export class TasksService {
       createdAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + ttl * 1000).toISOString(),
     });
-    await this.ensureWorkflow(result.task);
+    // Read into the projection while the workflow starts (this thread waits on the server then),
+    // not on the path of the task's first call, which is most often a new grant.
+    await Promise.all([this.ensureWorkflow(result.task), this.s.projection.task(taskId)]);
     return result;
   }
 

@@ -69,6 +69,22 @@ describe('tasks API', () => {
     ]);
   });
 
+  it("has a new task in the projection by its first call, so that call does not read it", async () => {
+    const taskId = await newTask();
+    const views = jest.spyOn(stack.services.tasks, 'view');
+    try {
+      const first = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'c1', toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
+      expect(first.body.decision).toBe('allow');
+      expect(views.mock.calls.filter(([id]) => id === taskId)).toHaveLength(0);
+      // The grant changed the task: the projection forgot it, and the next call reads it again.
+      const second = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'c2', toolId: 'github.read_repo', arguments: { repo: 'acme/web' } } });
+      expect(second.body.decision).toBe('allow');
+      expect(views.mock.calls.filter(([id]) => id === taskId)).toHaveLength(1);
+    } finally {
+      views.mockRestore();
+    }
+  });
+
   it('writes the trace before the response leaves, with who, what and which policy', async () => {
     const taskId = await newTask();
     const res = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'x', toolId: 'github.read_repo', arguments: { repo: 'a/b' } } });
