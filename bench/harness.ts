@@ -1,5 +1,5 @@
 // What the HTTP scenarios share: an orchestrator of their own and a load generator in a separate process.
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { TraceStore } from '../src/audit/trace-store';
 import { loadConfig, type Config } from '../src/config/config';
 import { runOrchestrator, type Orchestrator } from '../src/orchestrator';
+import { MEASURING } from './latency';
 
 export interface LoadResult {
   name: string;
@@ -82,26 +83,44 @@ export interface Watch {
 }
 
 export function load(spec: Record<string, unknown>, watch: Watch = {}): Promise<LoadResult> {
-  const watched = watch.traces && watchCommits(watch.traces);
-  const temporalCpu = cpuMicrosOf(watch.temporalPid);
-  const cpu = process.cpuUsage();
-  const loop = performance.eventLoopUtilization();
+  // What this process measures starts over when a fixed-rate row's warm-up ends (MEASURING).
+  const start = () => ({
+    watched: watch.traces && watchCommits(watch.traces),
+    temporalCpu: cpuMicrosOf(watch.temporalPid),
+    cpu: process.cpuUsage(),
+    loop: performance.eventLoopUtilization(),
+  });
+  let from = start();
   return new Promise((resolve, reject) => {
     // The spec goes through stdin: 10,000 task ids do not fit in a command line.
-    const child = execFile(process.execPath, [path.join(__dirname, 'load.js')], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`${String(spec.name)}: ${stderr || err.message}`));
+    const child = spawn(process.execPath, [path.join(__dirname, 'load.js')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let warmedUp = false;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      if (!warmedUp && stdout.includes(`${MEASURING}\n`)) {
+        warmedUp = true;
+        from.watched?.();
+        from = start();
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`${String(spec.name)}: ${stderr || `exit code ${code}`}`));
       const r = JSON.parse(stdout.trim().split('\n').pop()!) as Omit<LoadResult, 'server'>;
-      const used = process.cpuUsage(cpu);
+      const used = process.cpuUsage(from.cpu);
       const requests = Math.max(1, r.requests);
       const temporalNow = cpuMicrosOf(watch.temporalPid);
       const server = {
         cpuPerRequestUs: (used.user + used.system) / requests,
-        loopBusy: performance.eventLoopUtilization(loop).utilization,
-        temporalCpuPerRequestUs: temporalCpu !== undefined && temporalNow !== undefined ? (temporalNow - temporalCpu) / requests : undefined,
+        loopBusy: performance.eventLoopUtilization(from.loop).utilization,
+        temporalCpuPerRequestUs: from.temporalCpu !== undefined && temporalNow !== undefined ? (temporalNow - from.temporalCpu) / requests : undefined,
       };
-      resolve({ ...r, server, commits: watched?.() });
+      resolve({ ...r, server, commits: from.watched?.() });
     });
-    child.stdin!.end(JSON.stringify(spec));
+    child.stdin.end(JSON.stringify(spec));
   });
 }
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import autocannon from 'autocannon';
-import { latencySummary, openLoop } from './latency';
+import { latencySummary, MEASURING, openLoop, PACED_WARMUP_SECONDS } from './latency';
 
 interface LoadSpec {
   name: string;
@@ -27,11 +27,15 @@ async function main(): Promise<void> {
   let input = '';
   for await (const chunk of process.stdin) input += String(chunk);
   const spec = JSON.parse(input) as LoadSpec;
-  const cpu = process.cpuUsage();
+  let cpu = process.cpuUsage();
   // This process's CPU per request: it shares the machine's cores with the server it measures.
   const cpuPerRequest = (requests: number) => {
     const used = process.cpuUsage(cpu);
     return (used.user + used.system) / Math.max(1, requests);
+  };
+  const measuring = () => {
+    cpu = process.cpuUsage();
+    process.stdout.write(`${MEASURING}\n`);
   };
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (spec.token) headers.authorization = `Bearer ${spec.token}`;
@@ -46,7 +50,7 @@ async function main(): Promise<void> {
     const taskId = tc.tasks[next++ % tc.tasks.length];
     return { path: `/v1/tasks/${taskId}/tool-calls`, body: JSON.stringify({ callId: randomUUID(), toolId: tc.toolId, arguments: tc.args }) };
   };
-  if (spec.rate) return paced(spec, headers, pathAndBody, cpuPerRequest);
+  if (spec.rate) return paced(spec, headers, pathAndBody, cpuPerRequest, measuring);
   // Every response time, for exact percentiles (autocannon's summary has no p95).
   const times: number[] = [];
   let done!: (r: autocannon.Result) => void;
@@ -83,37 +87,45 @@ async function main(): Promise<void> {
 /**
  * Open loop: request i is due at start + i/rate, whatever happened to the others, over at most
  * `connections` kept-alive sockets (the gateways). Latency runs from when a request was due, so
- * time spent waiting for a free socket counts (no coordinated omission).
+ * time spent waiting for a free socket counts (no coordinated omission). The first
+ * PACED_WARMUP_SECONDS are sent at the same rate but not measured (see openLoop); `measuring`
+ * tells the harness when the measured part starts.
  */
 async function paced(
   spec: LoadSpec,
   headers: Record<string, string>,
   next: () => { path?: string; body?: string },
   cpuPerRequest: (requests: number) => number,
+  measuring: () => void,
 ): Promise<void> {
   const url = new URL(spec.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
   const times: number[] = [];
   let non2xx = 0;
   let errors = 0;
-  const one = (due: number) =>
+  const one = (due: number, measured: boolean) =>
     new Promise<void>((resolve) => {
       const { path, body } = next();
       const req = http.request({ agent, host: url.hostname, port: url.port, method: spec.method, path: path ?? url.pathname, headers }, (res) => {
         res.resume();
         res.on('end', () => {
-          times.push(performance.now() - due);
-          if (res.statusCode! < 200 || res.statusCode! >= 300) non2xx++;
+          if (measured) {
+            times.push(performance.now() - due);
+            if (res.statusCode! < 200 || res.statusCode! >= 300) non2xx++;
+          }
           resolve();
         });
       });
       req.on('error', () => {
-        errors++;
+        if (measured) errors++;
         resolve();
       });
       req.end(body);
     });
-  const elapsed = await openLoop(spec.rate!, spec.durationSeconds ?? 10, (_i, due) => one(due));
+  const elapsed = await openLoop(spec.rate!, spec.durationSeconds ?? 10, (_i, due, measured) => one(due, measured), {
+    warmupSeconds: PACED_WARMUP_SECONDS,
+    onMeasuring: measuring,
+  });
   agent.destroy();
   const result = {
     name: spec.name,

@@ -14,7 +14,7 @@ import { benchTraceBatch } from './trace-batch';
 import { benchTraces } from './traces';
 import type { Orchestrator } from '../src/orchestrator';
 import { TasksService } from '../src/tasks/tasks.service';
-import { latencySummary, openLoop } from './latency';
+import { latencySummary, openLoop, PACED_WARMUP_SECONDS } from './latency';
 import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECONDS, watchCommits, type LoadResult, type Watch } from './harness';
 
 /** Seconds of load before the measured rows (`BENCH_WARMUP_SECONDS`). */
@@ -27,14 +27,25 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
  */
 async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; toolId: string; args: Record<string, unknown> }, rate: number): Promise<LoadResult> {
   const service = o.api.get(TasksService, { strict: false });
-  const commits = watchCommits(o.services.traces);
+  let commits = watchCommits(o.services.traces);
   const times: number[] = [];
-  const cpu = process.cpuUsage();
-  const loop = performance.eventLoopUtilization();
-  const elapsed = await openLoop(rate, SECONDS, (i, due) => {
-    const call = { callId: randomUUID(), toolId: toolCall.toolId, arguments: toolCall.args };
-    return service.toolCall(toolCall.tasks[i % toolCall.tasks.length], call).then(() => times.push(performance.now() - due));
-  });
+  let cpu = process.cpuUsage();
+  let loop = performance.eventLoopUtilization();
+  const measuring = () => {
+    commits();
+    commits = watchCommits(o.services.traces);
+    cpu = process.cpuUsage();
+    loop = performance.eventLoopUtilization();
+  };
+  const elapsed = await openLoop(
+    rate,
+    SECONDS,
+    (i, due, measured) => {
+      const call = { callId: randomUUID(), toolId: toolCall.toolId, arguments: toolCall.args };
+      return service.toolCall(toolCall.tasks[i % toolCall.tasks.length], call).then(() => measured && times.push(performance.now() - due));
+    },
+    { warmupSeconds: PACED_WARMUP_SECONDS, onMeasuring: measuring },
+  );
   const used = process.cpuUsage(cpu);
   return {
     name: `  the same decisions in process, no HTTP, at ${rate}/s`,
