@@ -11,7 +11,7 @@ class PgTx implements SqlClient {
   readonly engine = 'postgres' as const;
   private begun = false;
   /** A `last` statement committed the transaction. */
-  committed = false;
+  private committed = false;
   constructor(private readonly client: PoolClient) {}
   async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
     await this.begin();
@@ -24,7 +24,7 @@ class PgTx implements SqlClient {
     // No values: node-postgres sends a simple query, which may hold several statements.
     const answer = await this.client.query(`${begin ? 'begin; ' : ''}${text}${opts.last ? '; commit' : ''}`);
     if (opts.last) this.committed = true;
-    return lastRows<T>(answer, begin ? 1 : 0, opts.last ? 1 : 0);
+    return lastRows<T>(answer, opts.last ? 1 : 0);
   }
   async exec(script: string): Promise<void> {
     await this.begin();
@@ -156,11 +156,9 @@ function quoteIdent(name: string): string {
 }
 
 /**
- * The rows of a simple query's last statement (as PGlite answers), leaving out the results of
- * `skipFirst` statements put in front of the caller's and `skipLast` after them (BEGIN, COMMIT):
- * node-postgres answers a query of several statements with one result for each.
+ * The rows of the caller's last statement (as PGlite answers), `appended` statements (COMMIT)
+ * before the end: node-postgres answers a query of several statements with one result for each.
  */
-function lastRows<T>(answer: QueryResult | QueryResult[], skipFirst = 0, skipLast = 0): T[] {
-  const results = Array.isArray(answer) ? answer.slice(skipFirst, answer.length - skipLast) : [answer];
-  return results[results.length - 1].rows as T[];
+function lastRows<T>(answer: QueryResult | QueryResult[], appended = 0): T[] {
+  return (Array.isArray(answer) ? answer[answer.length - 1 - appended] : answer).rows as T[];
 }
