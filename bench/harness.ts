@@ -39,7 +39,7 @@ export interface CommitSummary {
 }
 
 /** Watches the trace store's group commits until the returned function is called. */
-export function watchCommits(traces: TraceStore): () => CommitSummary {
+function watchCommits(traces: TraceStore): () => CommitSummary {
   const started = performance.now();
   let count = 0;
   let records = 0;
@@ -82,15 +82,33 @@ export interface Watch {
   temporalPid?: number;
 }
 
+/**
+ * This process's CPU and event loop, and what `watch` names, from now on; `end` stops watching and
+ * gives the figures per request.
+ */
+export function measureFrom(watch: Watch): { end(requests: number): Pick<LoadResult, 'server' | 'commits'> } {
+  const watched = watch.traces && watchCommits(watch.traces);
+  const temporalCpu = cpuMicrosOf(watch.temporalPid);
+  const cpu = process.cpuUsage();
+  const loop = performance.eventLoopUtilization();
+  return {
+    end(requests) {
+      const used = process.cpuUsage(cpu);
+      const n = Math.max(1, requests);
+      const temporalNow = cpuMicrosOf(watch.temporalPid);
+      const server = {
+        cpuPerRequestUs: (used.user + used.system) / n,
+        loopBusy: performance.eventLoopUtilization(loop).utilization,
+        temporalCpuPerRequestUs: temporalCpu !== undefined && temporalNow !== undefined ? (temporalNow - temporalCpu) / n : undefined,
+      };
+      return { server, commits: watched?.() };
+    },
+  };
+}
+
 export function load(spec: Record<string, unknown>, watch: Watch = {}): Promise<LoadResult> {
   // What this process measures starts over when a fixed-rate row's warm-up ends (MEASURING).
-  const start = () => ({
-    watched: watch.traces && watchCommits(watch.traces),
-    temporalCpu: cpuMicrosOf(watch.temporalPid),
-    cpu: process.cpuUsage(),
-    loop: performance.eventLoopUtilization(),
-  });
-  let from = start();
+  let from = measureFrom(watch);
   return new Promise((resolve, reject) => {
     // The spec goes through stdin: 10,000 task ids do not fit in a command line.
     const child = spawn(process.execPath, [path.join(__dirname, 'load.js')], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -101,8 +119,8 @@ export function load(spec: Record<string, unknown>, watch: Watch = {}): Promise<
       stdout += chunk;
       if (!warmedUp && stdout.includes(`${MEASURING}\n`)) {
         warmedUp = true;
-        from.watched?.();
-        from = start();
+        from.end(0);
+        from = measureFrom(watch);
       }
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -110,15 +128,7 @@ export function load(spec: Record<string, unknown>, watch: Watch = {}): Promise<
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`${String(spec.name)}: ${stderr || `exit code ${code}`}`));
       const r = JSON.parse(stdout.trim().split('\n').pop()!) as Omit<LoadResult, 'server'>;
-      const used = process.cpuUsage(from.cpu);
-      const requests = Math.max(1, r.requests);
-      const temporalNow = cpuMicrosOf(watch.temporalPid);
-      const server = {
-        cpuPerRequestUs: (used.user + used.system) / requests,
-        loopBusy: performance.eventLoopUtilization(from.loop).utilization,
-        temporalCpuPerRequestUs: from.temporalCpu !== undefined && temporalNow !== undefined ? (temporalNow - from.temporalCpu) / requests : undefined,
-      };
-      resolve({ ...r, server, commits: from.watched?.() });
+      resolve({ ...r, ...from.end(r.requests) });
     });
     child.stdin.end(JSON.stringify(spec));
   });

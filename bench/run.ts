@@ -15,7 +15,7 @@ import { benchTraces } from './traces';
 import type { Orchestrator } from '../src/orchestrator';
 import { TasksService } from '../src/tasks/tasks.service';
 import { latencySummary, openLoop, PACED_WARMUP_SECONDS } from './latency';
-import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, RATE, row, SECONDS, watchCommits, type LoadResult, type Watch } from './harness';
+import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, measureFrom, RATE, row, SECONDS, type LoadResult, type Watch } from './harness';
 
 /** Seconds of load before the measured rows (`BENCH_WARMUP_SECONDS`). */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
@@ -27,15 +27,12 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
  */
 async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; toolId: string; args: Record<string, unknown> }, rate: number): Promise<LoadResult> {
   const service = o.api.get(TasksService, { strict: false });
-  let commits = watchCommits(o.services.traces);
+  const watch = { traces: o.services.traces };
+  let from = measureFrom(watch);
   const times: number[] = [];
-  let cpu = process.cpuUsage();
-  let loop = performance.eventLoopUtilization();
   const measuring = () => {
-    commits();
-    commits = watchCommits(o.services.traces);
-    cpu = process.cpuUsage();
-    loop = performance.eventLoopUtilization();
+    from.end(0);
+    from = measureFrom(watch);
   };
   const elapsed = await openLoop(
     rate,
@@ -46,7 +43,6 @@ async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; too
     },
     { warmupSeconds: PACED_WARMUP_SECONDS, onMeasuring: measuring },
   );
-  const used = process.cpuUsage(cpu);
   return {
     name: `  the same decisions in process, no HTTP, at ${rate}/s`,
     requests: times.length,
@@ -54,8 +50,7 @@ async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; too
     errors: 0,
     throughput: times.length / elapsed,
     ...latencySummary(times),
-    server: { cpuPerRequestUs: (used.user + used.system) / times.length, loopBusy: performance.eventLoopUtilization(loop).utilization },
-    commits: commits(),
+    ...from.end(times.length),
   };
 }
 
