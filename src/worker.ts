@@ -4,6 +4,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type ActivityDeps } from '../activities';
 import type { Services } from './services';
 import { slackWebClient } from './slack/slack-web-client';
+import { workflowCode } from './temporal/workflow-bundle';
 
 /** The activities' dependencies, from the process's services. */
 export function activityDeps(s: Services): ActivityDeps {
@@ -34,7 +35,8 @@ export async function createWorker(
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    ...(extra.workflowBundle ? {} : { workflowsPath: require.resolve('../workflows') }),
+    // A plugin (telemetry's) puts modules of its own into the bundle: with one, bundle at start.
+    ...(extra.workflowBundle ? {} : workflowCode({ prebuilt: !extra.plugins?.length })),
     activities: createActivities(activityDeps(services)),
     // Sized for thousands of concurrent tasks: workflows are mostly idle, activities are short. A
     // cached workflow costs ~0.5 MiB (measured, npm run bench -- tasks); one not cached is replayed
