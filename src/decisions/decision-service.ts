@@ -8,7 +8,7 @@ import type { TraceBody, TraceRecord } from '../audit/trace-types';
 import type { DirectoryRepository } from '../directory/directory-repository';
 import type { Decision, Outcome, PolicyAgent, PolicyUser, RateCounter, ThrottleScope } from '../policy/bundle';
 import type { PolicyStore } from '../policy/policy-store';
-import { RateWindows, scopeKeys } from '../policy/rate-windows';
+import { horizonsOf, RateWindows, scopeKeys } from '../policy/rate-windows';
 import { redactArguments } from '../policy/redact';
 import type { ContextEntry, Reason, ToolCallRequest, ToolCallResult } from '../../workflows/messages';
 import type { SessionIncrement, TaskRecord, TaskRepository } from '../tasks/task-repository';
@@ -241,7 +241,7 @@ export class DecisionService {
     );
     if (record.traceId === traceId) {
       if (session?.after) task.session = session.after;
-      if (allowed) this.rates.record(scopeKeys({ ...task, toolId: call.toolId, appId: outcome.appId }), Date.parse(call.requestedAt));
+      if (allowed) this.rates.record(scopeKeys({ ...task, toolId: call.toolId, appId: outcome.appId }), Date.parse(call.requestedAt), horizonsOf(this.deps.policy.active().bundle));
     }
     return this.result(record);
   }

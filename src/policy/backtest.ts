@@ -6,7 +6,7 @@
 import type { TraceRecord } from '../audit/trace-types';
 import type { EvaluationInput, Outcome, PolicyAgent, PolicyUser, RateCounter, RuleMatch, SessionState, ThrottleScope } from './bundle';
 import { decidedBy, pickOutcome, type CompiledPolicy } from './compile';
-import { RateWindows, scopeKeys } from './rate-windows';
+import { horizonsOf, RateWindows, scopeKeys } from './rate-windows';
 import { hasRedacted } from './redact';
 import { emptySession } from './session';
 
@@ -61,8 +61,8 @@ export function backtest(records: readonly TraceRecord[], candidate: CompiledPol
   const report: BacktestReport = { candidate: candidate.version, decisions: decisions.length, replayed: 0, changed: 0, notReplayable: {}, changes: [], recordedVersions: [] };
   const groups = new Map<string, BacktestChange>();
   const versions = new Set<string>();
-  const longestWindowMs = Math.max(0, ...candidate.bundle.rules.map((r) => r.limit?.windowSeconds ?? 0)) * 1000;
-  const windows = new RateWindows(longestWindowMs);
+  const windows = new RateWindows();
+  const horizons = horizonsOf(candidate.bundle);
 
   for (const record of decisions) {
     const b = record.body;
@@ -98,7 +98,7 @@ export function backtest(records: readonly TraceRecord[], candidate: CompiledPol
       }
     }
     // What was allowed then counts towards throttle windows, whether or not it could be replayed.
-    if (b.decision === 'allow') windows.record(keys, atMs);
+    if (b.decision === 'allow') windows.record(keys, atMs, horizons);
   }
   report.changes = [...groups.values()].sort((x, y) => y.count - x.count || x.rule.localeCompare(y.rule));
   report.recordedVersions = [...versions].sort();

@@ -117,6 +117,18 @@ describe('tasks API', () => {
     expect(repeated.body.traceId).toBe((await stack.services.traces.findDecision(taskId, 'u1'))!.traceId);
   });
 
+  it("throttles a task's 101st repository read in a minute (the example rule), saying when to retry; another task is not", async () => {
+    const taskId = await newTask();
+    const read = (task: string, callId: string) =>
+      stack.request('POST', `/v1/tasks/${task}/tool-calls`, { body: { callId, toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
+    for (let i = 0; i < 100; i++) expect((await read(taskId, `r${i}`)).body.decision).toBe('allow');
+    const throttled = await read(taskId, 'r100');
+    expect(throttled.body).toMatchObject({ decision: 'throttle', reason: { code: expect.any(String) } });
+    expect(throttled.body.retryAfterMs).toBeGreaterThan(50_000);
+    expect(throttled.body.retryAfterMs).toBeLessThanOrEqual(60_000);
+    expect((await read(await newTask(), 'r0')).body.decision).toBe('allow');
+  });
+
   it('answers 401 without or with a bad token and 403 for the wrong role', async () => {
     expect((await stack.request('POST', '/v1/tasks', { token: null, body: { userId: 'alice', agentId: 'coding-agent' } })).status).toBe(401);
     const bad = await stack.request('GET', '/v1/tasks/x', { token: 'not-a-real-token-at-all' });
