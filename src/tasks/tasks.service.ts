@@ -137,7 +137,8 @@ export class TasksService {
   async toolCall(taskId: string, call: Omit<ToolCallRequest, 'requestedAt'>, waitSeconds = 0): Promise<ToolCallResult> {
     if (!(await this.s.projection.task(taskId))) throw new Problem(404, 'task_not_found', `No task ${taskId}.`);
     const started = process.hrtime.bigint();
-    const { result, path } = await this.inLane(taskId, () => this.decide(taskId, { ...call, requestedAt: new Date().toISOString() }));
+    // Object.assign, not a spread: see DecisionService.evaluate.
+    const { result, path } = await this.inLane(taskId, () => this.decide(taskId, Object.assign({}, call, { requestedAt: new Date().toISOString() })));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.metrics.decisionLatency.observe({ outcome: result.decision, path }, seconds);
     this.metrics.decisions.inc({ outcome: result.decision });
