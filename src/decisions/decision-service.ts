@@ -96,7 +96,7 @@ export class DecisionService {
     // No object spread on this path: on Node 20 every `{ ...x, more }` here was kept through two
     // scavenges and promoted, 5-10 KB a decision, which brought a full GC every ~15 s at 2,000/s,
     // and each full GC set an in-context row's p99 (measured: a spread-free copy promotes nothing).
-    const keys = scopeKeys({ userId: task.userId, agentId: task.agentId, taskId: task.taskId, toolId: call.toolId, appId: app?.id });
+    const keys = scopeKeys(task, call.toolId, app?.id);
     const nowMs = Date.parse(call.requestedAt);
     // The counts the throttle rules consulted, recorded so the decision can be replayed offline.
     const consulted: { per: ThrottleScope; windowSeconds: number; count: number }[] = [];
@@ -243,10 +243,7 @@ export class DecisionService {
     );
     if (record.traceId === traceId) {
       if (session?.after) task.session = session.after;
-      if (allowed) {
-        const keys = scopeKeys({ userId: task.userId, agentId: task.agentId, taskId: task.taskId, toolId: call.toolId, appId: outcome.appId });
-        this.rates.record(keys, Date.parse(call.requestedAt), horizonsOf(this.deps.policy.active().bundle));
-      }
+      if (allowed) this.rates.record(scopeKeys(task, call.toolId, outcome.appId), Date.parse(call.requestedAt), horizonsOf(this.deps.policy.active().bundle));
     }
     return this.result(record);
   }

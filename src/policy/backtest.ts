@@ -68,7 +68,7 @@ export function backtest(records: readonly TraceRecord[], candidate: CompiledPol
     const b = record.body;
     if (b.policyVersion) versions.add(b.policyVersion);
     const atMs = Date.parse(record.occurredAt);
-    const keys = scopeKeys({ userId: b.userId ?? '', agentId: b.agentId ?? '', taskId: b.taskId ?? '', toolId: b.toolId ?? '', appId: b.appId });
+    const keys = scopeKeys({ userId: b.userId ?? '', agentId: b.agentId ?? '', taskId: b.taskId ?? '' }, b.toolId ?? '', b.appId);
     const input = replayInput(record, candidate);
     if (typeof input === 'string') {
       report.notReplayable[input] = (report.notReplayable[input] ?? 0) + 1;

@@ -7,14 +7,17 @@ export type ScopeKeys = Record<ThrottleScope, string>;
 /** How long each scope's calls are kept: the longest window a throttle rule counts them over, in ms. */
 export type Horizons = Partial<Record<ThrottleScope, number>>;
 
-/** The key of each throttle scope for one call: tool and app windows are per person. */
-export function scopeKeys(call: { userId: string; agentId: string; taskId: string; toolId: string; appId?: string }): ScopeKeys {
+/**
+ * The key of each throttle scope for one call of `task` (a task record as it is: the hot path
+ * makes no spread copy of it, see DecisionService.evaluate): tool and app windows are per person.
+ */
+export function scopeKeys(task: { userId: string; agentId: string; taskId: string }, toolId: string, appId = ''): ScopeKeys {
   return {
-    person: call.userId,
-    agent: call.agentId,
-    task: call.taskId,
-    tool: `${call.userId}/${call.toolId}`,
-    app: `${call.userId}/${call.appId ?? ''}`,
+    person: task.userId,
+    agent: task.agentId,
+    task: task.taskId,
+    tool: `${task.userId}/${toolId}`,
+    app: `${task.userId}/${appId}`,
   };
 }
 
@@ -68,9 +71,8 @@ export class RateWindows {
 
   /** Earliest time a new call fits under `max` in the window. */
   retryAfterMs(per: ThrottleScope, key: string, windowMs: number, max: number, nowMs: number): number {
-    const times = this.hits.get(`${per}\u0000${key}`)?.times ?? [];
-    const inWindow = times.length - firstAfter(times, nowMs - windowMs);
-    if (inWindow < max) return 0;
+    if (this.count(per, key, windowMs, nowMs) < max) return 0;
+    const times = this.hits.get(`${per}\u0000${key}`)!.times;
     return times[times.length - max] + windowMs - nowMs;
   }
 

@@ -8,17 +8,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, type WorkerOptions } from '@temporalio/worker';
 
+const WORKFLOWS = require.resolve('../../workflows');
+
 /** Where the build puts the bundle: `dist/workflow-bundle.js`. */
 export const WORKFLOW_BUNDLE = path.resolve(__dirname, '../../workflow-bundle.js');
 
 /** The worker's workflow code: the prebuilt bundle when asked for and there is one, else the workflows to bundle. */
 export function workflowCode({ prebuilt = true, bundle = WORKFLOW_BUNDLE } = {}): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
-  return prebuilt && fs.existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../../workflows') };
+  return prebuilt && fs.existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS };
 }
 
 /** Bundles the workflows into `to`; returns its size in bytes. */
 export async function writeWorkflowBundle(to = WORKFLOW_BUNDLE): Promise<number> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('WARN') });
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS, logger: new DefaultLogger('WARN') });
   fs.writeFileSync(to, code);
   return Buffer.byteLength(code);
 }

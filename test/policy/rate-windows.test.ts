@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { horizonsOf, RateWindows, scopeKeys } from '../../src/policy/rate-windows';
 import type { GovernanceBundle } from '../../src/policy/bundle';
 
-const keys = (taskId = 't-1') => scopeKeys({ userId: 'alice', agentId: 'coding-agent', taskId, toolId: 'github.read_repo', appId: 'github' });
+const keys = (taskId = 't-1') => scopeKeys({ userId: 'alice', agentId: 'coding-agent', taskId }, 'github.read_repo', 'github');
 
 describe('RateWindows', () => {
   it('keeps only the scopes the rules count, each as long as its longest window', () => {
