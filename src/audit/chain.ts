@@ -34,7 +34,18 @@ export function recordHash(seq: number, prevHash: string, c: ChainContent, canon
 /** The next record after `prev` (seq 0 / GENESIS for the first); `canonicalBody` as in recordHash. */
 export function link(prev: { seq: number; hash: string }, c: ChainContent, canonicalBody?: string): ChainRecord {
   const seq = prev.seq + 1;
-  return { ...c, seq, prevHash: prev.hash, hash: recordHash(seq, prev.hash, c, canonicalBody) };
+  // Explicit fields, not `{ ...c, seq, … }`: a spread with properties after it outlives two
+  // scavenges on Node 20 and is promoted (see DecisionService.evaluate); this runs per record.
+  return {
+    tenant: c.tenant,
+    traceId: c.traceId,
+    kind: c.kind,
+    occurredAt: c.occurredAt,
+    body: c.body,
+    seq,
+    prevHash: prev.hash,
+    hash: recordHash(seq, prev.hash, c, canonicalBody),
+  };
 }
 
 export interface ChainVerdict {

@@ -135,7 +135,7 @@ export class DecisionService {
   async plan(task: TaskRecord, call: ToolCallRequest, inContext: boolean): Promise<EvaluatedPlan> {
     const evaluated = await this.evaluate(task, call);
     const digest = argsDigest({ taskId: task.taskId, toolId: call.toolId, arguments: call.arguments ?? {} });
-    const base = { ...evaluated, digest, reach: 'in-context' as Reach, needsConfirmation: false, needsApproval: evaluated.decision === 'escalate', needsProvisioning: false };
+    const base = Object.assign({}, evaluated, { digest, reach: 'in-context' as Reach, needsConfirmation: false, needsApproval: evaluated.decision === 'escalate', needsProvisioning: false });
     if (evaluated.decision === 'deny' || evaluated.decision === 'throttle' || inContext) return base;
     const policy = this.deps.policy.active();
     const tool = policy.tool(call.toolId)!;
@@ -146,15 +146,14 @@ export class DecisionService {
     const reach = await this.reach(task, app.id, app.connector.type, sameAccess, entitlementId);
     // An app whose access is a credential gets a fresh per-task secret on every new grant.
     const minted = app.connector.type === 'credential';
-    return {
-      ...base,
+    return Object.assign(base, {
       reach,
       entitlementId,
       route: base.route ?? (reach === 'person-lacks' ? (app.approvalRoute ?? DEFAULT_ACCESS_ROUTE) : undefined),
       needsConfirmation: reach === 'person-held',
       needsApproval: base.needsApproval || reach === 'person-lacks',
       needsProvisioning: reach === 'person-lacks' || minted,
-    };
+    });
   }
 
   /** `sameAccess`: the app's tools that need the same entitlement as this one. */
@@ -224,7 +223,7 @@ export class DecisionService {
         unlessHeld: opts.unlessHeld,
         within: grant
           ? async (tx) => {
-              await this.deps.tasks.insertGrant(tx, { ...grant, taskId: task.taskId });
+              await this.deps.tasks.insertGrant(tx, Object.assign({}, grant, { taskId: task.taskId }));
               if (secretKey) {
                 await this.deps.credentials.mint(tx, {
                   taskId: task.taskId,

@@ -90,6 +90,23 @@ describe.each(ENGINES)('trace store on %s', (engine) => {
     expect((await store.verify()).ok).toBe(true);
   });
 
+  it('refuses a body that has no JSON form when it is appended, alone, and records its neighbours', async () => {
+    const commits: number[] = [];
+    const stop = store.onCommit((c) => commits.push(c.records));
+    try {
+      const good = store.append({ kind: 'decision', body: { taskId: 't4b', callId: 'ok', decision: 'allow' } });
+      const bad = store.append({ kind: 'decision', body: { taskId: 't4b', callId: 'nan', decision: 'allow', amount: NaN } });
+      await expect(bad).rejects.toThrow();
+      await expect(good).resolves.toMatchObject({ body: { callId: 'ok' } });
+      // Refused before it joined a batch: one commit of the good record, no one-by-one retry.
+      expect(commits).toEqual([1]);
+      expect(await store.findDecision('t4b', 'nan')).toBeUndefined();
+      expect((await store.verify()).ok).toBe(true);
+    } finally {
+      stop();
+    }
+  });
+
   /** What a superuser could do: bypass the append-only trigger for one statement. */
   async function asSuperuser(sql: string, params: unknown[] = []): Promise<void> {
     await tdb.db.transaction(async (tx: SqlClient) => {
