@@ -2,7 +2,7 @@
 // runs the worker and the API (and PGlite), and the Temporal dev server beside it; then in-context
 // calls spread over all of them (every task's view in the live projection).
 import fs from 'node:fs';
-import { benchOrchestrator, GATEWAYS, load, row, SECONDS } from './harness';
+import { benchOrchestrator, GATEWAYS, isLocalPostgres, load, row, SECONDS } from './harness';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 10_000);
 
@@ -31,7 +31,7 @@ export async function benchActiveTasks(): Promise<void> {
     );
   };
   console.log(`${TASKS} active tasks; trace store ${config.databaseUrl ? 'PostgreSQL' : 'PGlite'}`);
-  const watch = { traces: o.services.traces, temporalPid: o.temporalPid };
+  const watch = { traces: o.services.traces, temporalPid: o.temporalPid, localPostgres: isLocalPostgres(config.databaseUrl) };
   try {
     memory('idle');
     const started = await load({

@@ -23,7 +23,7 @@ export interface LoadResult {
    * This process (the API, the worker and PGlite) while the load ran: CPU per request, and how busy
    * its event loop was; and the Temporal dev server's CPU per request when its pid was given.
    */
-  server: { cpuPerRequestUs: number; loopBusy: number; temporalCpuPerRequestUs?: number };
+  server: { cpuPerRequestUs: number; loopBusy: number; temporalCpuPerRequestUs?: number; postgresCpuPerRequestUs?: number };
   /** The load generator's own CPU per request (it runs on the same cores as the server); none when it ran in this process. */
   generatorCpuPerRequestUs?: number;
   /** The trace store's group commits meanwhile (when watched): how many, their size, their share of the time. */
@@ -74,12 +74,52 @@ export function cpuMicrosOf(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * CPU time so far, in µs, of every process of this machine named `postgres` (the server and its
+ * backends): on a local PostgreSQL, the database's share of each request. Undefined without /proc.
+ */
+export function postgresCpuMicros(): number | undefined {
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+      // utime, stime and the same of children that have exited (backends of closed connections,
+      // counted in the postmaster once it has reaped them), in clock ticks.
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10_000;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+/** DATABASE_URL names a PostgreSQL server on this machine (loopback or a socket): its CPU can be read. */
+export function isLocalPostgres(databaseUrl: string | undefined): boolean {
+  if (!databaseUrl) return false;
+  try {
+    const host = new URL(databaseUrl).hostname;
+    return host === '' || host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
+  } catch {
+    return false;
+  }
+}
+
 /** What to report with a row besides the server's own figures. */
 export interface Watch {
   /** The trace store whose group commits to report. */
   traces?: TraceStore;
   /** The Temporal dev server's pid (the orchestrator's `temporalPid`), for its CPU per request. */
   temporalPid?: number;
+  /** The trace store is a PostgreSQL server on this machine: report its CPU per request. */
+  localPostgres?: boolean;
 }
 
 /**
@@ -89,6 +129,7 @@ export interface Watch {
 export function measureFrom(watch: Watch): { end(requests: number): Pick<LoadResult, 'server' | 'commits'> } {
   const watched = watch.traces && watchCommits(watch.traces);
   const temporalCpu = cpuMicrosOf(watch.temporalPid);
+  const postgresCpu = watch.localPostgres ? postgresCpuMicros() : undefined;
   const cpu = process.cpuUsage();
   const loop = performance.eventLoopUtilization();
   return {
@@ -96,10 +137,12 @@ export function measureFrom(watch: Watch): { end(requests: number): Pick<LoadRes
       const used = process.cpuUsage(cpu);
       const n = Math.max(1, requests);
       const temporalNow = cpuMicrosOf(watch.temporalPid);
+      const postgresNow = watch.localPostgres ? postgresCpuMicros() : undefined;
       const server = {
         cpuPerRequestUs: (used.user + used.system) / n,
         loopBusy: performance.eventLoopUtilization(loop).utilization,
         temporalCpuPerRequestUs: temporalCpu !== undefined && temporalNow !== undefined ? (temporalNow - temporalCpu) / n : undefined,
+        postgresCpuPerRequestUs: postgresCpu !== undefined && postgresNow !== undefined ? (postgresNow - postgresCpu) / n : undefined,
       };
       return { server, commits: watched?.() };
     },
@@ -146,8 +189,9 @@ export async function api(o: Orchestrator, token: string, method: string, url: s
 export function row(r: LoadResult, floor?: LoadResult): string {
   const ratio = floor ? `  p99 ${(r.p99 / floor.p99).toFixed(1)}× / throughput ${(floor.throughput / r.throughput).toFixed(1)}× of the floor` : '';
   const temporal = r.server.temporalCpuPerRequestUs === undefined ? '' : `; Temporal dev server ${r.server.temporalCpuPerRequestUs.toFixed(0)} µs CPU/request`;
+  const postgres = r.server.postgresCpuPerRequestUs === undefined ? '' : `; PostgreSQL ${r.server.postgresCpuPerRequestUs.toFixed(0)} µs CPU/request`;
   const generator = r.generatorCpuPerRequestUs === undefined ? '' : `; load generator ${r.generatorCpuPerRequestUs.toFixed(0)} µs CPU/request`;
-  const server = `  server: ${r.server.cpuPerRequestUs.toFixed(0)} µs CPU/request, event loop ${(r.server.loopBusy * 100).toFixed(0)}% busy${temporal}${generator}`;
+  const server = `  server: ${r.server.cpuPerRequestUs.toFixed(0)} µs CPU/request, event loop ${(r.server.loopBusy * 100).toFixed(0)}% busy${temporal}${postgres}${generator}`;
   const c = r.commits;
   const commits = c ? `  trace: ${c.count} group commits of ${c.recordsPerCommit.toFixed(1)} records, ${c.msPerCommit.toFixed(2)} ms each, ${(c.busy * 100).toFixed(0)}% of the time` : '';
   return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${server}${commits}`;

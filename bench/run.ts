@@ -15,7 +15,7 @@ import { benchTraces } from './traces';
 import type { Orchestrator } from '../src/orchestrator';
 import { TasksService } from '../src/tasks/tasks.service';
 import { latencySummary, openLoop, PACED_WARMUP_SECONDS } from './latency';
-import { api, benchOrchestrator, exitWhenDone, GATEWAYS, load, measureFrom, RATE, row, SECONDS, type LoadResult, type Watch } from './harness';
+import { api, benchOrchestrator, exitWhenDone, GATEWAYS, isLocalPostgres, load, measureFrom, RATE, row, SECONDS, type LoadResult, type Watch } from './harness';
 
 /** Seconds of load before the measured rows (`BENCH_WARMUP_SECONDS`). */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
@@ -27,7 +27,7 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
  */
 async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; toolId: string; args: Record<string, unknown> }, rate: number): Promise<LoadResult> {
   const service = o.api.get(TasksService, { strict: false });
-  const watch = { traces: o.services.traces };
+  const watch = { traces: o.services.traces, localPostgres: isLocalPostgres(o.services.config.databaseUrl) };
   let from = measureFrom(watch);
   const times: number[] = [];
   const measuring = () => {
@@ -100,7 +100,7 @@ async function benchHttp(): Promise<void> {
     await load({ name: 'warm-up', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: WARMUP_SECONDS, toolCall });
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
     console.log(row(floor));
-    const watch: Watch = { traces: o.services.traces, temporalPid: o.temporalPid };
+    const watch: Watch = { traces: o.services.traces, temporalPid: o.temporalPid, localPostgres: isLocalPostgres(config.databaseUrl) };
     const decided = await load({ name: 'POST tool-calls, tool in context', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, toolCall }, watch);
     console.log(row(decided, floor));
     // The same gateways at a fixed offered rate: the latency a gateway sees when the API is not
