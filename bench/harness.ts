@@ -61,14 +61,19 @@ export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 /** The in-context goal's rate: 2,000 decisions per second from the gateways together. */
 export const RATE = Number(process.env.BENCH_RATE ?? 2000);
 
-/** A process's CPU time so far, in µs, from /proc (Linux); undefined without a pid or /proc. */
-export function cpuMicrosOf(pid: number | undefined): number | undefined {
+/**
+ * A process's CPU time so far, in µs, from /proc (Linux); undefined without a pid or /proc. With
+ * `exitedChildren`, also that of its children it has reaped (cutime, cstime).
+ */
+export function cpuMicrosOf(pid: number | undefined, exitedChildren = false): number | undefined {
   if (!pid) return undefined;
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // After the command name (which may hold spaces): utime and stime are fields 14 and 15, in clock ticks (100/s on Linux).
+    // After the command name (which may hold spaces): utime and stime are fields 14 and 15, cutime
+    // and cstime 16 and 17, in clock ticks (100/s on Linux).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+    const ticks = Number(fields[11]) + Number(fields[12]) + (exitedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
+    return ticks * 10_000;
   } catch {
     return undefined;
   }
@@ -89,14 +94,11 @@ export function postgresCpuMicros(): number | undefined {
   for (const pid of pids) {
     try {
       if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
-      // utime, stime and the same of children that have exited (backends of closed connections,
-      // counted in the postmaster once it has reaped them), in clock ticks.
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10_000;
     } catch {
-      // gone meanwhile
+      continue; // gone meanwhile
     }
+    // With exited children: backends of closed connections count in the postmaster once reaped.
+    total += cpuMicrosOf(Number(pid), true) ?? 0;
   }
   return total;
 }
