@@ -3,8 +3,8 @@
 // evenly at a fixed rate, printing one JSON line of results.
 // stdin: a JSON LoadSpec.
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import autocannon from 'autocannon';
+import { KeepAlivePool } from './keep-alive-pool';
 import { latencySummary, MEASURING, openLoop, PACED_WARMUP_SECONDS } from './latency';
 
 interface LoadSpec {
@@ -99,34 +99,28 @@ async function paced(
   measuring: () => void,
 ): Promise<void> {
   const url = new URL(spec.url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
+  const pool = new KeepAlivePool(url.hostname, Number(url.port), spec.connections);
   const times: number[] = [];
   let non2xx = 0;
   let errors = 0;
-  const one = (due: number, measured: boolean) =>
-    new Promise<void>((resolve) => {
-      const { path, body } = next();
-      const req = http.request({ agent, host: url.hostname, port: url.port, method: spec.method, path: path ?? url.pathname, headers }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          if (measured) {
-            times.push(performance.now() - due);
-            if (res.statusCode! < 200 || res.statusCode! >= 300) non2xx++;
-          }
-          resolve();
-        });
-      });
-      req.on('error', () => {
+  const one = (due: number, measured: boolean) => {
+    const { path, body } = next();
+    return pool.request(spec.method, path ?? url.pathname, headers, body).then(
+      (status) => {
+        if (!measured) return;
+        times.push(performance.now() - due);
+        if (status < 200 || status >= 300) non2xx++;
+      },
+      () => {
         if (measured) errors++;
-        resolve();
-      });
-      req.end(body);
-    });
+      },
+    );
+  };
   const elapsed = await openLoop(spec.rate!, spec.durationSeconds ?? 10, (_i, due, measured) => one(due, measured), {
     warmupSeconds: PACED_WARMUP_SECONDS,
     onMeasuring: measuring,
   });
-  agent.destroy();
+  pool.close();
   const result = {
     name: spec.name,
     requests: times.length,
