@@ -1,6 +1,6 @@
 // The Decision Trace group commit alone, as the in-context path drives it: batches of concurrent
 // appends of decision records shaped like DecisionService.commit's (unlessHeld, the session
-// counters as a `batched` write), on PGlite (on disk, as `npm start` keeps it) and, when
+// counters counted in the same statement), on PGlite (on disk, as `npm start` keeps it) and, when
 // DATABASE_URL is set, on a scratch database of that PostgreSQL server. No Temporal, no HTTP: what
 // one batch costs, in time and in CPU of this process (on PGlite that is the database's work too,
 // on the main thread: the event-loop delay shows how long it blocks). `npm run bench -- trace-batch`, or `node dist/bench/trace-batch.js`.
@@ -16,8 +16,7 @@ import { argsDigest } from '../src/audit/digest';
 import { TraceStore, type AppendOptions } from '../src/audit/trace-store';
 import type { TraceBody, TraceEntry } from '../src/audit/trace-types';
 import type { SqlClient } from '../src/db/sql';
-import { emptySession } from '../src/policy/session';
-import { TaskRepository, type SessionIncrement } from '../src/tasks/task-repository';
+import { emptySession, type SessionIncrement } from '../src/policy/session';
 import { exitWhenDone } from './harness';
 import { withScratchDatabase } from './scratch-db';
 import { percentile } from './latency';
@@ -102,7 +101,6 @@ interface Figures {
 
 async function run(db: SqlClient, size: number, tenant: string, tasks: Task[]): Promise<Figures> {
   const store = new TraceStore(db, tenant);
-  const repo = new TaskRepository(db);
   let n = 0;
   // The entries are built before the clock starts: what is measured is the store's work.
   const entries = () =>
@@ -112,7 +110,7 @@ async function run(db: SqlClient, size: number, tenant: string, tasks: Task[]): 
       const item: SessionIncrement = { taskId: task.taskId, call: { toolId: 'github.create_pr', appId: 'github', action: 'Write', dataClassification: 'internal' } };
       const entry: TraceEntry = { kind: 'decision', body: decisionBody(task, `${tenant}-call-${i}`, i), occurredAt: new Date().toISOString(), traceId: randomUUID() };
       // As DecisionService.commit appends an allowed call.
-      const opts: AppendOptions = { unlessHeld: true, batched: { key: 'session', item, staged: repo.sessionCounters } };
+      const opts: AppendOptions = { unlessHeld: true, session: item };
       return { entry, item, opts };
     });
   const batch = (list: ReturnType<typeof entries>) =>

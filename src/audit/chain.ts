@@ -26,9 +26,18 @@ export interface ChainRecord extends ChainContent {
  * order, exactly as canonicalJson would serialize the whole.
  */
 export function recordHash(seq: number, prevHash: string, c: ChainContent, canonicalBody = canonicalJson(c.body)): string {
+  const { mid, tail } = hashedAround(c.tenant, c);
+  return createHash('sha256').update(`{"body":${canonicalBody}${mid}${prevHash}","seq":${canonicalJson(seq)}${tail}`).digest('hex');
+}
+
+/**
+ * The hashed content's pieces that do not depend on the record's place in the chain: it reads
+ * `{"body":` + body + mid + prevHash + `","seq":` + seq + tail. The trace store's group commit
+ * sends them, and the database fills in the place (trace_batch_append, migration 014).
+ */
+export function hashedAround(tenant: string, c: Pick<ChainContent, 'kind' | 'occurredAt' | 'traceId'>): { mid: string; tail: string } {
   const str = JSON.stringify;
-  const content = `{"body":${canonicalBody},"kind":${str(c.kind)},"occurredAt":${str(c.occurredAt)},"prevHash":${str(prevHash)},"seq":${canonicalJson(seq)},"tenant":${str(c.tenant)},"traceId":${str(c.traceId)}}`;
-  return createHash('sha256').update(content).digest('hex');
+  return { mid: `,"kind":${str(c.kind)},"occurredAt":${str(c.occurredAt)},"prevHash":"`, tail: `,"tenant":${str(tenant)},"traceId":${str(c.traceId)}}` };
 }
 
 /** The next record after `prev` (seq 0 / GENESIS for the first); `canonicalBody` as in recordHash. */

@@ -5,48 +5,28 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { literal, type SqlClient } from '../db/sql';
 import { scimFilterToSql, type Column } from '../db/filter-sql';
-import { GENESIS, link, verifyChain, type ChainRecord } from './chain';
+import { GENESIS, hashedAround, verifyChain, type ChainRecord } from './chain';
 import { canonicalJson } from './digest';
 import type { CheckpointSigner } from './checkpoints';
 import type { TraceEntry, TraceRecord } from './trace-types';
+import type { SessionIncrement, SessionState } from '../policy/session';
 
 export interface AppendOptions {
-  /** Other writes that must commit atomically with this trace (grant rows, approvals). */
+  /**
+   * Other writes that must commit atomically with this trace (grant rows, approvals): run in the
+   * batch's transaction after its records are appended, for a new record only.
+   */
   within?: (tx: SqlClient) => Promise<void>;
   /**
-   * A write that commits atomically with this trace but runs once per batch for every item of the
-   * same `key` (session counters: no statement of their own under load). Runs only when the record
-   * is new.
+   * An allowed call counted into its task's session (tasks.session), in the batch's statement,
+   * when the record is new; `after` is then set to the session as of this call.
    */
-  batched?: BatchedWrite;
+  session?: SessionIncrement;
   /**
    * A call the task workflow holds (an escalation recorded for its callId) is answered by that
    * escalation, not decided a second time (a gateway's retry reaching the in-context path).
    */
   unlessHeld?: boolean;
-}
-
-/** Once per batch and key, with the items of the batch's new records in chain order (`staged`). */
-export type BatchedWrite<I = unknown> = { key: string; item: I; staged: StagedWrite<I> };
-
-/** A value as an SQL literal (`literal` of src/db/sql.ts): the batch's statements go as simple queries. */
-export type Param = (value: unknown) => string;
-
-/**
- * A batched write without a round trip of its own: SQL expressions (calls of functions that lock,
- * read and write) evaluated in the batch's two statements.
- */
-export interface StagedWrite<I = unknown, R = unknown> {
-  /**
-   * Evaluated in the statement that locks the chain head, after it (so lock order is head, then
-   * these rows), before any `within` write; gets the items of the whole batch, new or not.
-   */
-  read(items: I[], param: Param): string;
-  /**
-   * From what `read` returned and the items of the new records (in chain order), the expression
-   * that writes them, evaluated with the insert of the records; undefined when there is none.
-   */
-  write(read: R, items: I[], param: Param): string | undefined;
 }
 
 /** One group commit: how many appends it took (new or already recorded) and how long it held the database. */
@@ -58,8 +38,9 @@ export interface CommitStats {
 interface Pending {
   /** With its trace id and time fixed when it was appended. */
   entry: TraceEntry & { traceId: string; occurredAt: string };
-  /** The body's canonical JSON, made when appended: outside the transaction that holds the chain head. */
-  json: string;
+  /** Its body's canonical JSON and the rest of its hashed content (hashedAround), made when appended. */
+  body: string;
+  around: { mid: string; tail: string };
   opts: AppendOptions;
   resolve: (r: TraceRecord) => void;
   reject: (e: unknown) => void;
@@ -136,12 +117,11 @@ export class TraceStore {
 
   append(entry: TraceEntry, opts: AppendOptions = {}): Promise<TraceRecord> {
     return new Promise((resolve, reject) => {
-      // Serialized now, on the appending request's own turn, not in the batch: the batch runs
-      // between its two statements with the chain head locked, and every batch waits for the one
-      // before it (~6 µs a record, measured). A body that cannot be serialized is refused here,
-      // alone, instead of sending its batch to the one-by-one retry.
+      // Serialized now, on the appending request's own turn, not in the batch: every batch waits
+      // for the one before it (~6 µs a record, measured). A body that cannot be serialized is
+      // refused here, alone, instead of sending its batch to the one-by-one retry.
       const fixed = { kind: entry.kind, body: entry.body, traceId: entry.traceId ?? randomUUID(), occurredAt: entry.occurredAt ?? new Date().toISOString() };
-      this.queue.push({ entry: fixed, json: canonicalJson(entry.body), opts, resolve, reject });
+      this.queue.push({ entry: fixed, body: canonicalJson(entry.body), around: hashedAround(this.tenant, fixed), opts, resolve, reject });
       // Start on the next turn of the event loop, not now: the requests read in this turn join the
       // batch. (An embedded database answers on microtasks, so a transaction started now would run
       // to its end before the next request is even parsed: batches of one.)
@@ -369,76 +349,63 @@ export class TraceStore {
   }
 
   /**
-   * One transaction, two statements (see migrations 011 and 013): lock the head and read the
-   * batch's calls already recorded (with the staged writes' reads), then, once chained here,
-   * insert the new records and move the head (with the staged writes). `within` writes run in
-   * between. Both go as simple queries with their values inlined as literals: on
-   * PGlite that saves each a parse-and-describe exchange (measured: a third of a batch of one); on
-   * PostgreSQL BEGIN travels with the first and COMMIT with the second, two round trips a batch.
+   * One statement (migration 014): the database locks the head, answers repeated calls from their
+   * recorded rows, chains and inserts the new records, counts their sessions and moves the head,
+   * and BEGIN and COMMIT travel with it, so the chain head is held for one round trip. Its values
+   * go inlined as literals: on PGlite that saves a parse-and-describe exchange. `within` writes
+   * follow in the same transaction, for the new records only.
    */
   private async commit(batch: Pending[]): Promise<TraceRecord[]> {
-    // Each key's items, in batch order (what staged writes read).
-    const groups = new Map<string, { batched: BatchedWrite; all: unknown[]; fresh: unknown[] }>();
-    for (const p of batch) {
-      const b = p.opts.batched;
-      if (!b) continue;
-      const group = groups.get(b.key) ?? groups.set(b.key, { batched: b, all: [], fresh: [] }).get(b.key)!;
-      group.all.push(b.item);
-    }
-    const staged = [...groups.values()];
-    const keys = batch.filter((p) => decisionKey(p.entry)).map((p) => [p.entry.body.taskId!, p.entry.body.callId!]);
+    const counted = [...new Set(batch.flatMap((p) => (p.opts.session ? [p.opts.session.taskId] : [])))].sort();
+    const writes = batch.some((p) => p.opts.within);
+    const column = <T>(of: (p: Pending) => T) => literal(batch.map(of));
+    const args = [
+      literal(this.tenant),
+      literal(GENESIS),
+      column((p) => p.body),
+      column((p) => p.around.mid),
+      column((p) => p.around.tail),
+      column((p) => p.entry.traceId),
+      column((p) => p.entry.kind),
+      column((p) => p.entry.occurredAt),
+      column((p) => (callKey(p.entry) ? p.entry.body.taskId! : null)),
+      column((p) => (callKey(p.entry) ? p.entry.body.callId! : null)),
+      column((p) => p.opts.unlessHeld === true),
+      column((p) => (p.opts.session ? JSON.stringify({ taskId: p.opts.session.taskId, call: p.opts.session.call }) : null)),
+      literal(counted),
+    ];
     return this.db.transaction(async (tx) => {
-      const [row] = await tx.simpleQuery<Record<string, unknown> & { head: { seq: number | string; hash: string; calls: Row[] } }>(
-        `select trace_batch_open(${literal(this.tenant)}, ${literal(GENESIS)}, ${literal(keys.map((k) => k[0]))}, ${literal(keys.map((k) => k[1]))}) as head` +
-          staged.map((g, i) => `, ${g.batched.staged.read(g.all, literal)} as r${i}`).join(''),
-      );
-      const existing = new Map<string, TraceRecord>();
-      const holds = new Map<string, TraceRecord>();
-      for (const r of row.head.calls) {
-        const rec = rowToRecord(r);
-        (rec.kind === 'decision' ? existing : holds).set(keyOfCall(rec.body.taskId!, rec.body.callId!), rec);
-      }
-      let prev = { seq: Number(row.head.seq), hash: row.head.hash };
-      const out: TraceRecord[] = [];
-      const fresh: TraceRecord[] = [];
-      const rows: string[] = []; // the new records as trace_batch_write takes them
-      for (const p of batch) {
-        const key = decisionKey(p.entry);
-        const known = key ? (existing.get(key) ?? (p.opts.unlessHeld ? holds.get(key) : undefined)) : undefined;
-        if (known) {
-          out.push(known);
-          continue;
-        }
+      const [{ r }] = await tx.simpleQuery<{ r: Appended }>(`select trace_batch_append(${args.join(', ')}) as r`, { last: !writes });
+      const out: TraceRecord[] = new Array(batch.length);
+      let prevHash = r.hash;
+      r.fresh.forEach((item, j) => {
+        const p = batch[item - 1];
         const { traceId, kind, occurredAt, body } = p.entry;
-        const record = link(prev, { tenant: this.tenant, traceId, kind, occurredAt, body }, p.json) as TraceRecord;
-        prev = { seq: record.seq, hash: record.hash };
-        rows.push(rowJson(record, p.json));
-        if (key) existing.set(key, record);
-        // An escalation earlier in this batch holds its call for the decisions after it.
-        const held = callKey(p.entry);
-        if (p.entry.kind === 'escalation' && held) holds.set(held, record);
-        out.push(record);
-        fresh.push(record);
-        if (p.opts.within) await p.opts.within(tx);
-        if (p.opts.batched) groups.get(p.opts.batched.key)!.fresh.push(p.opts.batched.item);
-      }
-      if (fresh.length) {
-        const parts = [`trace_batch_write(${literal(this.tenant)}, ${literal(prev.seq)}, ${literal(prev.hash)}, ${literal(`[${rows.join(',')}]`)})`];
-        staged.forEach((g, i) => {
-          const sql = g.fresh.length ? g.batched.staged.write(row[`r${i}`], g.fresh, literal) : undefined;
-          if (sql) parts.push(sql);
-        });
-        await tx.simpleQuery(`select ${parts.join(', ')}`, { last: true });
-      }
+        const hash = r.hashes[j];
+        out[item - 1] = { tenant: this.tenant, seq: Number(r.seq) + j + 1, traceId, kind, occurredAt, body, prevHash, hash };
+        prevHash = hash;
+        if (p.opts.session && r.sessions[j]) p.opts.session.after = r.sessions[j]!;
+      });
+      for (const item in r.known) out[Number(item) - 1] = rowToRecord(r.known[item]);
+      for (const item in r.same) out[Number(item) - 1] = out[r.same[item] - 1];
+      if (writes) for (const item of r.fresh) await batch[item - 1].opts.within?.(tx);
       return out;
     });
   }
 }
 
-/** A record as a row of trace_batch_write's JSON array; `body` is its canonical JSON, serialized once for the hash and the row. */
-function rowJson(r: TraceRecord, body: string): string {
-  const s = JSON.stringify;
-  return `{"seq":${r.seq},"trace_id":${s(r.traceId)},"kind":${s(r.kind)},"occurred_at":${s(r.occurredAt)},"body":${body},"prev_hash":${s(r.prevHash)},"hash":${s(r.hash)}}`;
+/** What trace_batch_append returns (items are 1-based positions in the batch). */
+interface Appended {
+  /** The head the batch started from. */
+  seq: number | string;
+  hash: string;
+  /** The items appended, in chain order, with their hashes and their sessions after their count. */
+  fresh: number[];
+  hashes: string[];
+  sessions: (SessionState | null)[];
+  /** Items answered by a record already in the chain, or by an earlier item of this batch. */
+  known: Record<string, Row>;
+  same: Record<string, number>;
 }
 
 function callKey(entry: TraceEntry): string | undefined {

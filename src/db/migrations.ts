@@ -247,6 +247,17 @@ begin
 end $$;
 `;
 
+/**
+ * The group commit's first step (in a PL/pgSQL function with `head trace_chain_heads`): locks the
+ * tenant's chain head into `head`, created at seq 0 (p_genesis) when missing.
+ */
+const LOCK_CHAIN_HEAD = `  select * into head from trace_chain_heads where tenant = p_tenant for update;
+  if not found then
+    insert into trace_chain_heads (tenant, seq, hash) values (p_tenant, 0, p_genesis) on conflict do nothing;
+    select * into head from trace_chain_heads where tenant = p_tenant for update;
+  end if;
+`;
+
 const traceBatchFunctions = `
 -- The Decision Trace group commit (TraceStore.commit) in two statements, each calling functions:
 -- a batch costs two round trips besides BEGIN and COMMIT, not eight.
@@ -266,12 +277,7 @@ declare
   head trace_chain_heads;
   calls jsonb;
 begin
-  select * into head from trace_chain_heads where tenant = p_tenant for update;
-  if not found then
-    insert into trace_chain_heads (tenant, seq, hash) values (p_tenant, 0, p_genesis) on conflict do nothing;
-    select * into head from trace_chain_heads where tenant = p_tenant for update;
-  end if;
-  execute $q$
+${LOCK_CHAIN_HEAD}  execute $q$
     select coalesce(jsonb_agg(to_jsonb(c) order by c.seq), '[]'::jsonb)
       from (select tenant, seq, trace_id, kind, occurred_at, body, prev_hash, hash from decision_traces
              where kind in ('decision', 'escalation') and (task_id, call_id) in (select * from unnest($1::text[], $2::text[]))) c
@@ -310,6 +316,159 @@ begin
     update tasks t set session = s.value from jsonb_each($1::jsonb) s where t.task_id = s.key
   $q$ using p_sessions;
 end $$;
+`;
+
+const traceBatchAppend = `
+-- The Decision Trace group commit (TraceStore.commit) as one statement: the database chains the
+-- batch while it holds the chain head, so the head is held for one round trip, not two with the
+-- application's turn in between, and a batch without other writes commits with it.
+
+-- A call counted into a task's session (SessionState in src/policy/session.ts): one more call, of
+-- its action, tool and app; a data classification read for the first time joins the list. The
+-- session starts from the empty one (what a task row's '{}' means).
+create function task_session_record_call(s jsonb, c jsonb) returns jsonb
+language plpgsql immutable as $$
+declare
+  action text := c->>'action';
+  tool text := c->>'toolId';
+  app text := c->>'appId';
+  dc text := c->>'dataClassification';
+  read jsonb;
+begin
+  s := '{"calls":0,"actions":{"Read":0,"Write":0,"Destructive":0,"External":0},"tools":{},"apps":{},"dataClassificationsRead":[]}'::jsonb || s;
+  read := s->'dataClassificationsRead';
+  return jsonb_build_object(
+    'calls', coalesce((s->>'calls')::bigint, 0) + 1,
+    'actions', (s->'actions') || jsonb_build_object(action, coalesce((s->'actions'->>action)::bigint, 0) + 1),
+    'tools', (s->'tools') || jsonb_build_object(tool, coalesce((s->'tools'->>tool)::bigint, 0) + 1),
+    'apps', (s->'apps') || jsonb_build_object(app, coalesce((s->'apps'->>app)::bigint, 0) + 1),
+    'dataClassificationsRead', case when action = 'Read' and coalesce(dc, '') <> '' and not (read ? dc) then read || to_jsonb(dc) else read end);
+end $$;
+
+-- Appends a batch of records to the tenant's chain. Each record is an item of the arrays, in the
+-- order appended:
+-- * its hashed content around its place in the chain: '{"body":' || body || mid || prevHash ||
+--   '","seq":' || seq || tail is exactly what recordHash (src/audit/chain.ts) hashes, body being
+--   its canonical JSON and mid and tail the JSON the application wrote;
+-- * trace id, kind and time as stored; task and call when the body names them; holds (unlessHeld);
+--   counts: the session count of an allowed call ({taskId, call} as JSON), else null.
+-- A decision for a call already decided (before or earlier in the batch) is not appended: its
+-- recorded decision answers it, or under unlessHeld the call's latest escalation. Locks the head,
+-- then the counted tasks (p_session_tasks, sorted) in task order: the lock order of every batch.
+-- Returns the head it started from, the items appended (1-based, in chain order) with their hashes
+-- and sessions after their count, and the items answered by a recorded row (known) or by an
+-- earlier item of the batch (same).
+create function trace_batch_append(p_tenant text, p_genesis text, p_bodies text[], p_mids text[], p_tails text[],
+                                   p_ids text[], p_kinds text[], p_ats text[], p_tasks text[], p_calls text[],
+                                   p_holds boolean[], p_counts text[], p_session_tasks text[]) returns jsonb
+language plpgsql set enable_seqscan = off set plan_cache_mode = force_generic_plan as $$
+declare
+  head trace_chain_heads;
+  decided jsonb;
+  held jsonb;
+  keys text[];
+  -- Whether any item may be answered instead of appended: a call recorded before, or one the
+  -- batch holds twice or escalates. Rare; without it every item is appended.
+  check_calls boolean;
+  i int;
+  n int := 0;
+  p int;
+  positions int[];
+  tally jsonb;
+  cur_seq bigint;
+  cur_hash text;
+  s jsonb;
+  dec_keys text[] := '{}';
+  dec_items int[] := '{}';
+  esc_keys text[] := '{}';
+  esc_items int[] := '{}';
+  fresh int[] := '{}';
+  hashes text[] := '{}';
+  afters jsonb[] := '{}';
+  known jsonb := '{}';
+  same jsonb := '{}';
+  sess_tasks text[];
+  sess_vals jsonb[];
+  sess_dirty boolean[];
+begin
+${LOCK_CHAIN_HEAD}  select coalesce(array_agg(t.task_id order by t.task_id), '{}'), coalesce(array_agg(t.session order by t.task_id), '{}')
+    into sess_tasks, sess_vals
+    from (select task_id, session from tasks where task_id = any(p_session_tasks) order by task_id for update) t;
+  sess_dirty := array_fill(false, array[cardinality(sess_tasks)]);
+  -- A statement of its own, so a snapshot of its own: taken after the lock is held.
+  select coalesce(jsonb_object_agg(length(c.task_id) || ':' || c.task_id || c.call_id, to_jsonb(c) order by c.seq) filter (where c.kind = 'decision'), '{}'),
+         coalesce(jsonb_object_agg(length(c.task_id) || ':' || c.task_id || c.call_id, to_jsonb(c) order by c.seq) filter (where c.kind = 'escalation'), '{}')
+    into decided, held
+    from (select tenant, seq, trace_id, kind, occurred_at, body, prev_hash, hash, task_id, call_id from decision_traces
+           where kind in ('decision', 'escalation')
+             and (task_id, call_id) in (select b.t, b.c from unnest(p_tasks, p_calls, p_kinds) as b(t, c, k) where b.k = 'decision')) c;
+  keys := array(select length(b.t) || ':' || b.t || b.c from unnest(p_tasks, p_calls) with ordinality as b(t, c, n) order by b.n);
+  check_calls := decided <> '{}' or held <> '{}'
+    or exists (select from unnest(keys, p_kinds) as b(k, kind) where k is not null group by k having count(*) > 1 or bool_or(kind = 'escalation'));
+  cur_seq := head.seq;
+  cur_hash := head.hash;
+  for i in 1 .. cardinality(p_kinds) loop
+    if check_calls and keys[i] is not null then
+      if p_kinds[i] = 'decision' then
+        -- Decided earlier in this batch or before it; else, under unlessHeld, held by the call's
+        -- latest escalation (one in this batch is later than any before it).
+        p := array_position(dec_keys, keys[i]);
+        if p is not null then
+          same := same || jsonb_build_object(i::text, dec_items[p]);
+          continue;
+        elsif decided ? keys[i] then
+          known := known || jsonb_build_object(i::text, decided -> keys[i]);
+          continue;
+        elsif p_holds[i] then
+          positions := array_positions(esc_keys, keys[i]);
+          if cardinality(positions) > 0 then
+            same := same || jsonb_build_object(i::text, esc_items[positions[cardinality(positions)]]);
+            continue;
+          elsif held ? keys[i] then
+            known := known || jsonb_build_object(i::text, held -> keys[i]);
+            continue;
+          end if;
+        end if;
+        dec_keys := dec_keys || keys[i];
+        dec_items := dec_items || i;
+      elsif p_kinds[i] = 'escalation' then
+        esc_keys := esc_keys || keys[i];
+        esc_items := esc_items || i;
+      end if;
+    end if;
+    n := n + 1;
+    cur_seq := cur_seq + 1;
+    cur_hash := encode(sha256(convert_to('{"body":' || p_bodies[i] || p_mids[i] || cur_hash || '","seq":' || cur_seq || p_tails[i], 'UTF8')), 'hex');
+    fresh[n] := i;
+    hashes[n] := cur_hash;
+    if p_counts[i] is not null then
+      tally := p_counts[i]::jsonb;
+      p := array_position(sess_tasks, tally->>'taskId');
+      if p is not null then
+        s := task_session_record_call(sess_vals[p], tally->'call');
+        sess_vals[p] := s;
+        sess_dirty[p] := true;
+        afters[n] := s;
+      end if;
+    end if;
+  end loop;
+  if n > 0 then
+    insert into decision_traces (tenant, seq, trace_id, kind, occurred_at, body, prev_hash, hash)
+      select p_tenant, head.seq + f.j, r.id, r.kind, r.at::timestamptz, r.body::jsonb, coalesce(lag(f.h) over (order by f.j), head.hash), f.h
+        from unnest(fresh, hashes) with ordinality as f(i, h, j)
+        join unnest(p_ids, p_kinds, p_ats, p_bodies) with ordinality as r(id, kind, at, body, n) on r.n = f.i;
+    update trace_chain_heads set seq = cur_seq, hash = cur_hash where tenant = p_tenant;
+    update tasks t set session = v.s from unnest(sess_tasks, sess_vals, sess_dirty) as v(task_id, s, dirty) where v.dirty and t.task_id = v.task_id;
+  end if;
+  return jsonb_build_object('seq', head.seq, 'hash', head.hash, 'fresh', to_jsonb(fresh), 'hashes', to_jsonb(hashes),
+                            'sessions', to_jsonb(afters), 'known', known, 'same', same);
+end $$;
+
+-- Replaced by trace_batch_append.
+drop function trace_batch_open(text, text, text[], text[]);
+drop function trace_batch_write(text, bigint, text, jsonb);
+drop function task_sessions_for_update(text[]);
+drop function task_sessions_write(jsonb);
 `;
 
 export const MIGRATIONS: Migration[] = [
@@ -452,12 +611,7 @@ declare
   head trace_chain_heads;
   calls jsonb;
 begin
-  select * into head from trace_chain_heads where tenant = p_tenant for update;
-  if not found then
-    insert into trace_chain_heads (tenant, seq, hash) values (p_tenant, 0, p_genesis) on conflict do nothing;
-    select * into head from trace_chain_heads where tenant = p_tenant for update;
-  end if;
-  -- A statement of its own, so a snapshot of its own: taken after the lock is held.
+${LOCK_CHAIN_HEAD}  -- A statement of its own, so a snapshot of its own: taken after the lock is held.
   select coalesce(jsonb_agg(to_jsonb(c) order by c.seq), '[]'::jsonb) into calls
     from (select tenant, seq, trace_id, kind, occurred_at, body, prev_hash, hash from decision_traces
            where kind in ('decision', 'escalation') and (task_id, call_id) in (select * from unnest(p_task_ids, p_call_ids))) c;
@@ -481,4 +635,5 @@ begin
 end $$;
 `,
   },
+  { id: '014_trace_batch_append', sql: traceBatchAppend },
 ];

@@ -5,7 +5,7 @@ import type { Listener, SqlClient, StatementOptions } from './sql';
 /**
  * One transaction on one pooled connection. BEGIN is not a round trip of its own when the first
  * statement is a simple query (it goes in front of it), nor COMMIT when the last one says so: the
- * trace's group commit (two simple queries) takes two round trips instead of four.
+ * trace's group commit (one simple query) takes one round trip instead of three.
  */
 class PgTx implements SqlClient {
   readonly engine = 'postgres' as const;

@@ -51,8 +51,13 @@ export function literal(value: unknown): string {
     if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`not a finite number: ${value}`);
     return `'${String(value)}'`;
   }
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.length ? `array[${value.map(escapeLiteral).join(', ')}]` : `'{}'::text[]`;
-  throw new TypeError(`no SQL literal for ${Array.isArray(value) ? 'an array of non-strings' : typeof value}`);
+  if (Array.isArray(value)) {
+    // Empty: untyped, so it takes the type its context gives it (a function's text[] or boolean[]).
+    if (!value.length) return `'{}'`;
+    if (value.every((v) => typeof v === 'string' || v === null)) return `array[${value.map((v) => (v === null ? 'null' : escapeLiteral(v))).join(', ')}]`;
+    if (value.every((v) => typeof v === 'boolean')) return `array[${value.join(', ')}]`;
+  }
+  throw new TypeError(`no SQL literal for ${Array.isArray(value) ? 'an array of other than strings and nulls, or booleans' : typeof value}`);
 }
 
 /**

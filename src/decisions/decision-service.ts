@@ -11,7 +11,8 @@ import type { PolicyStore } from '../policy/policy-store';
 import { horizonsOf, RateWindows, scopeKeys } from '../policy/rate-windows';
 import { redactArguments } from '../policy/redact';
 import type { ContextEntry, Reason, ToolCallRequest, ToolCallResult } from '../../workflows/messages';
-import type { SessionIncrement, TaskRecord, TaskRepository } from '../tasks/task-repository';
+import type { TaskRecord, TaskRepository } from '../tasks/task-repository';
+import type { SessionIncrement } from '../policy/session';
 import type { CredentialBroker } from '../credentials/credential-broker';
 import type { SecretStore } from '../vault/secret-store';
 import { credentialKey } from '../../activities/provisioning/credential-connector';
@@ -237,7 +238,7 @@ export class DecisionService {
               }
             }
           : undefined,
-        batched: session && { key: 'session', item: session, staged: this.deps.tasks.sessionCounters },
+        session,
       },
     );
     if (record.traceId === traceId) {

@@ -14,20 +14,12 @@ export interface SessionCall {
   dataClassification?: string;
 }
 
-export function recordCall(s: SessionState, call: SessionCall): SessionState {
-  const read = call.action === 'Read' && call.dataClassification && !s.dataClassificationsRead.includes(call.dataClassification);
-  return {
-    calls: s.calls + 1,
-    actions: plusOne(s.actions, call.action),
-    tools: plusOne(s.tools, call.toolId),
-    apps: plusOne(s.apps, call.appId),
-    dataClassificationsRead: read ? s.dataClassificationsRead.concat(call.dataClassification!) : s.dataClassificationsRead,
-  };
-}
-
-/** A copy with one more under `key` (Object.assign, not a spread: a call's hot path, see DecisionService.evaluate). */
-function plusOne<K extends string>(counts: Partial<Record<K, number>>, key: K): Record<K, number> {
-  const copy = Object.assign({}, counts) as Record<K, number>;
-  copy[key] = (counts[key] ?? 0) + 1;
-  return copy;
+/**
+ * A call to count into its task's session once its decision is recorded (the trace's group commit
+ * counts it: trace_batch_append, migration 014); `after` is the session as of this call.
+ */
+export interface SessionIncrement {
+  taskId: string;
+  call: SessionCall;
+  after?: SessionState;
 }

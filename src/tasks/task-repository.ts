@@ -1,8 +1,7 @@
 // The projection of each task's context (written by the task workflow's activities, read by the API).
-import type { StagedWrite } from '../audit/trace-store';
 import type { SqlClient } from '../db/sql';
 import type { ContextEntry, GrantVia, TaskStatus } from '../../workflows/messages';
-import { emptySession, recordCall, type SessionCall, type SessionState } from '../policy/session';
+import { emptySession, type SessionState } from '../policy/session';
 
 export interface TaskRecord {
   taskId: string;
@@ -32,12 +31,6 @@ export interface TaskView {
 }
 
 /** An allowed call to count in its task's session; `after` is the session with it, once committed. */
-export interface SessionIncrement {
-  taskId: string;
-  call: SessionCall;
-  after?: SessionState;
-}
-
 interface TaskRow {
   task_id: string;
   tenant: string;
@@ -129,20 +122,6 @@ export class TaskRepository {
       [g.taskId, g.toolId, g.appId, g.via, g.grantedAt, g.expiresAt ?? null],
     );
   }
-
-  /**
-   * Counts allowed calls in their tasks' sessions, as a batched write joined to the trace batch's
-   * own statements: the sessions are read under lock (in task order, after the chain head) when the
-   * batch starts, each item's `after` folded here in chain order, and written back with the
-   * records. Exact when several replicas serve a task.
-   */
-  readonly sessionCounters: StagedWrite<SessionIncrement, Record<string, Partial<SessionState>>> = {
-    read: (items, param) => `task_sessions_for_update(${param([...new Set(items.map((i) => i.taskId))].sort())})`,
-    write: (stored, items, param) => {
-      const sessions = foldSessions(new Map(Object.entries(stored)), items);
-      return sessions.size ? `task_sessions_write(${param(JSON.stringify(Object.fromEntries(sessions)))})` : undefined;
-    },
-  };
 
   /**
    * The revocation mark, written first when a task collapses: the task stops being active and
@@ -240,18 +219,6 @@ export class ProvisionedAccessRepository {
       [taskId, appId, entitlementId, error],
     );
   }
-}
-
-/** Each item's call counted in its task's stored session, in order (`after`); the tasks' new sessions. Unknown tasks count nothing. */
-function foldSessions(stored: Map<string, Partial<SessionState>>, items: SessionIncrement[]): Map<string, SessionState> {
-  const sessions = new Map<string, SessionState>();
-  for (const i of items) {
-    const before = sessions.get(i.taskId) ?? (stored.has(i.taskId) ? { ...emptySession(), ...stored.get(i.taskId) } : undefined);
-    if (!before) continue;
-    i.after = recordCall(before, i.call);
-    sessions.set(i.taskId, i.after);
-  }
-  return sessions;
 }
 
 function toTask(r: TaskRow): TaskRecord {

@@ -1,44 +1,21 @@
 // What the trace store's batch does besides chaining, on both engines: a call the workflow holds (an
-// escalation recorded for its callId) is answered by that escalation under `unlessHeld`; `batched`
-// writes run once per batch and key with each new record's item exactly once (never a repeated
-// call's), reading every item's rows with the chain head and writing the new ones with the
-// records; a caller-chosen traceId marks only a fresh record; a batch that waited for the chain
-// head sees what its previous holder committed; and session counters written through
-// TaskRepository.sessionCounters stay exact under many concurrent appends from two writers, each
-// item's `after` being the session as of its own call.
+// escalation recorded for its callId) is answered by that escalation under `unlessHeld`; a new
+// record's session count and `within` writes happen exactly once, in its transaction, never for a
+// repeated call; a caller-chosen traceId marks only a fresh record; a batch that waited for the
+// chain head sees what its previous holder committed; and session counters stay exact under many
+// concurrent appends from two writers, each item's `after` being the session as of its own call.
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { link } from '../../src/audit/chain';
-import { TRACE_COLUMNS, TraceStore, type AppendOptions, type StagedWrite } from '../../src/audit/trace-store';
+import { TRACE_COLUMNS, TraceStore, type AppendOptions } from '../../src/audit/trace-store';
 import type { TraceEntry, TraceRecord } from '../../src/audit/trace-types';
 import { PgClient } from '../../src/db/pg-client';
 import type { SqlClient } from '../../src/db/sql';
-import { TaskRepository, type SessionIncrement } from '../../src/tasks/task-repository';
+import type { SessionIncrement } from '../../src/policy/session';
+import { TaskRepository } from '../../src/tasks/task-repository';
 import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
 
 const decision = (taskId: string, callId: string, traceId?: string): TraceEntry => ({ kind: 'decision', body: { taskId, callId, decision: 'allow' }, traceId });
-
-/**
- * A staged write that records what it was called with: its read returns the batch's items (as the
- * database echoes them back), its write, given `fail`, makes the batch's write statement fail.
- */
-function recordingStaged(key = 's') {
-  const reads: string[][] = [];
-  const writes: { read: unknown; items: string[] }[] = [];
-  const staged: StagedWrite<string, string[]> = {
-    read: (items, param) => {
-      reads.push(items);
-      return `${param(JSON.stringify(items))}::jsonb`;
-    },
-    write: (read, items, param) => {
-      writes.push({ read, items });
-      // An expression that fails when the batch holds the item 'bad': the whole statement does.
-      return items.includes('bad') ? `(${param('not a number')}::int)` : `${param(items.length)}::int`;
-    },
-  };
-  const opts = (item: string): AppendOptions => ({ batched: { key, item, staged } });
-  return { reads, writes, opts };
-}
 
 async function insertTask(db: SqlClient, taskId: string): Promise<void> {
   await db.query(
@@ -46,6 +23,17 @@ async function insertTask(db: SqlClient, taskId: string): Promise<void> {
      values ($1, 'default', 'alice', 'agent', 'active', $1, now() + interval '1 hour')`,
     [taskId],
   );
+}
+
+/** Counts each append's call into `taskId`'s session, keeping the items to read their `after`. */
+function counting(taskId: string) {
+  const items: SessionIncrement[] = [];
+  const opts = (): AppendOptions => {
+    const item: SessionIncrement = { taskId, call: { toolId: 'github.read', appId: 'github', action: 'Read', dataClassification: 'internal' } };
+    items.push(item);
+    return { session: item };
+  };
+  return { items, opts };
 }
 
 describe.each(ENGINES)('trace batching on %s', (engine) => {
@@ -63,6 +51,9 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
     await tdb?.drop();
   });
 
+  const callsCounted = async (taskId: string) =>
+    (await tdb.db.query<{ session: { calls?: number } }>('select session from tasks where task_id = $1', [taskId]))[0].session.calls ?? 0;
+
   const rowsOf = (taskId: string, callId: string) =>
     tdb.db.query<{ kind: string; trace_id: string }>('select kind, trace_id from decision_traces where task_id = $1 and call_id = $2 order by seq', [
       taskId,
@@ -71,27 +62,31 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
 
   describe('unlessHeld', () => {
     it('answers a held call with its escalation and writes no decision, nor anything joined to it', async () => {
+      await insertTask(tdb.db, t);
       const escalation = await store.append({ kind: 'escalation', body: { taskId: t, callId: 'c1', decision: 'escalate', approvalId: 'ap-1' } });
-      const { writes, opts } = recordingStaged();
+      const { items, opts } = counting(t);
       let within = 0;
-      const answer = await store.append(decision(t, 'c1', 'mine'), { ...opts('c1'), within: async () => void within++, unlessHeld: true });
+      const answer = await store.append(decision(t, 'c1', 'mine'), { ...opts(), within: async () => void within++, unlessHeld: true });
       expect(answer).toEqual(escalation);
       expect(await rowsOf(t, 'c1')).toEqual([{ kind: 'escalation', trace_id: escalation.traceId }]);
-      expect(writes).toEqual([]);
+      expect(await callsCounted(t)).toBe(0);
+      expect(items[0].after).toBeUndefined();
       expect(within).toBe(0);
     });
 
     it('answers a held call with its escalation also when it shares a batch with new calls', async () => {
+      await insertTask(tdb.db, t);
       const escalation = await store.append({ kind: 'escalation', body: { taskId: t, callId: 'held', decision: 'escalate' } });
-      const { writes, opts } = recordingStaged();
+      const { items, opts } = counting(t);
       const [a, held, b] = await Promise.all([
-        store.append(decision(t, 'a'), { ...opts('a'), unlessHeld: true }),
-        store.append(decision(t, 'held'), { ...opts('held'), unlessHeld: true }),
-        store.append(decision(t, 'b'), { ...opts('b'), unlessHeld: true }),
+        store.append(decision(t, 'a'), { ...opts(), unlessHeld: true }),
+        store.append(decision(t, 'held'), { ...opts(), unlessHeld: true }),
+        store.append(decision(t, 'b'), { ...opts(), unlessHeld: true }),
       ]);
       expect(held).toEqual(escalation);
       expect([a.kind, b.kind]).toEqual(['decision', 'decision']);
-      expect(writes.map((w) => w.items)).toEqual([['a', 'b']]);
+      expect(items.map((i) => i.after?.calls)).toEqual([1, undefined, 2]);
+      expect(await callsCounted(t)).toBe(2);
       expect(await rowsOf(t, 'held')).toEqual([{ kind: 'escalation', trace_id: escalation.traceId }]);
     });
 
@@ -122,49 +117,47 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
     });
   });
 
-  describe('batched writes', () => {
-    it('runs once per batch for concurrent appends of one key, with every item exactly once', async () => {
-      const n = 100;
-      const { writes, opts } = recordingStaged();
-      const calls = Array.from({ length: n }, (_, i) => `c${i}`);
-      const records = await Promise.all(calls.map((c) => store.append(decision(t, c), opts(c))));
-      const invocations = writes.map((w) => w.items);
-      expect(new Set(records.map((r) => r.seq)).size).toBe(n);
-      expect(invocations.length).toBeGreaterThan(0);
-      expect(invocations.length).toBeLessThanOrEqual(n / 10);
-      expect(invocations.flat().sort()).toEqual([...calls].sort());
-    });
-
-    it('hands each key its own items, in the order the records were chained', async () => {
-      const cats = recordingStaged('cats');
-      const dogs = recordingStaged('dogs');
-      const records = await Promise.all([
-        store.append(decision(t, 'c1'), cats.opts('c1')),
-        store.append(decision(t, 'd1'), dogs.opts('d1')),
-        store.append(decision(t, 'c2'), cats.opts('c2')),
-        store.append(decision(t, 'plain')),
-        store.append(decision(t, 'd2'), dogs.opts('d2')),
-      ]);
-      expect(cats.writes).toEqual([{ read: ['c1', 'c2'], items: ['c1', 'c2'] }]);
-      expect(dogs.writes).toEqual([{ read: ['d1', 'd2'], items: ['d1', 'd2'] }]);
-      expect(records.map((r) => r.seq)).toEqual([...records.map((r) => r.seq)].sort((a, b) => a - b));
-    });
-
-    it('runs in the transaction of its records: a failing write leaves no trace, nor any of its effects', async () => {
+  describe('session counts and joined writes', () => {
+    it('group-commits concurrent appends, counting every call once, in chain order', async () => {
       await insertTask(tdb.db, t);
-      // Writes the items into the task's session; with the item 'bad', the statement fails after it.
-      const staged: StagedWrite<string> = {
-        read: () => 'null',
-        write: (_read, items, param) =>
-          `task_sessions_write(${param(JSON.stringify({ [t]: { items } }))})` + (items.includes('bad') ? `, ${param('not a number')}::int` : ''),
+      const n = 100;
+      const { items, opts } = counting(t);
+      const commits: number[] = [];
+      const unsubscribe = store.onCommit((c) => commits.push(c.records));
+      try {
+        const records = await Promise.all(Array.from({ length: n }, (_, i) => store.append(decision(t, `c${i}`), opts())));
+        expect(new Set(records.map((r) => r.seq)).size).toBe(n);
+        // Each call's position in its session follows its position in the chain.
+        const bySeq = records.map((r, i) => [r.seq, items[i].after!.calls]).sort((x, y) => x[0] - y[0]);
+        expect(bySeq.map(([, calls]) => calls)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      } finally {
+        unsubscribe();
+      }
+      expect(commits.length).toBeLessThanOrEqual(n / 10);
+      expect(await callsCounted(t)).toBe(n);
+    });
+
+    it('run in the transaction of its records: a failing write leaves no trace, nor any of its effects', async () => {
+      await insertTask(tdb.db, t);
+      const { opts } = counting(t);
+      const joined: string[] = [];
+      const write = (callId: string) => async (tx: SqlClient) => {
+        await tx.query("update tasks set purpose = coalesce(purpose, '') || $2 where task_id = $1", [t, `${callId};`]);
+        joined.push(callId);
+        if (callId === 'bad') throw new Error('joined write failed');
       };
-      const opts = (item: string): AppendOptions => ({ batched: { key: 'k', item, staged } });
-      const [good, bad] = await Promise.allSettled([store.append(decision(t, 'good'), opts('good')), store.append(decision(t, 'bad'), opts('bad'))]);
+      const [good, bad] = await Promise.allSettled([
+        store.append(decision(t, 'good'), { ...opts(), within: write('good') }),
+        store.append(decision(t, 'bad'), { ...opts(), within: write('bad') }),
+      ]);
       // The batch failed as a whole; retried one by one, only the bad item fails.
       expect(good.status).toBe('fulfilled');
-      expect(bad).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ message: expect.stringMatching(/invalid input syntax/) }) });
+      expect(bad).toMatchObject({ status: 'rejected', reason: new Error('joined write failed') });
+      expect(joined).toEqual(['good', 'bad', 'good', 'bad']);
       expect(await rowsOf(t, 'bad')).toEqual([]);
-      expect((await tdb.db.query('select session from tasks where task_id = $1', [t]))[0]).toEqual({ session: { items: ['good'] } });
+      expect((await tdb.db.query('select purpose from tasks where task_id = $1', [t]))[0]).toEqual({ purpose: 'good;' });
+      expect(await callsCounted(t)).toBe(1);
+      expect(await store.verify()).toMatchObject({ ok: true });
     });
 
     it("keeps appending after a new tenant's first batch is rolled back", async () => {
@@ -180,68 +173,40 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
       expect(await first.verify()).toEqual({ ok: true, checked: 2 });
     });
 
-    it('skips the item of a call already decided, and runs no write when nothing in the batch is new', async () => {
-      const { writes, opts } = recordingStaged();
-      const invocations = {
-        get items() {
-          return writes.map((w) => w.items);
-        },
-        clear: () => void writes.splice(0),
-      };
-      const first = await store.append(decision(t, 'dup'), opts('dup#1'));
-      expect(invocations.items).toEqual([['dup#1']]);
-      invocations.clear();
+    it('count and write nothing for a call already decided, alone or beside new calls', async () => {
+      await insertTask(tdb.db, t);
+      const { items, opts } = counting(t);
+      let within = 0;
+      const joined = () => ({ ...opts(), within: async () => void within++ });
+      const first = await store.append(decision(t, 'dup'), joined());
+      expect([items[0].after?.calls, within]).toEqual([1, 1]);
 
-      const [again, ...fresh] = await Promise.all([store.append(decision(t, 'dup'), opts('dup#2')), store.append(decision(t, 'x'), opts('x'))]);
+      const [again, fresh] = await Promise.all([store.append(decision(t, 'dup'), joined()), store.append(decision(t, 'x'), joined())]);
       expect(again).toEqual(first);
-      expect(fresh[0].body.callId).toBe('x');
-      expect(invocations.items).toEqual([['x']]);
-      invocations.clear();
+      expect(fresh.body.callId).toBe('x');
+      expect([items[1].after, items[2].after?.calls, within]).toEqual([undefined, 2, 2]);
 
-      expect(await store.append(decision(t, 'dup'), opts('dup#3'))).toEqual(first);
-      expect(invocations.items).toEqual([]);
+      expect(await store.append(decision(t, 'dup'), joined())).toEqual(first);
+      expect([items[3].after, within]).toEqual([undefined, 2]);
       expect((await rowsOf(t, 'dup')).length).toBe(1);
+      expect(await callsCounted(t)).toBe(2);
     });
 
-    it('passes only the first item when one batch holds the same call twice', async () => {
-      const { writes, opts } = recordingStaged();
-      const [a, b] = await Promise.all([store.append(decision(t, 'twice'), opts('first')), store.append(decision(t, 'twice'), opts('second'))]);
+    it('count only the first when one batch holds the same call twice', async () => {
+      await insertTask(tdb.db, t);
+      const { items, opts } = counting(t);
+      const [a, b] = await Promise.all([store.append(decision(t, 'twice'), opts()), store.append(decision(t, 'twice'), opts())]);
       expect(b).toEqual(a);
-      expect(writes.map((w) => w.items)).toEqual([['first']]);
+      expect(items.map((i) => i.after?.calls)).toEqual([1, undefined]);
       expect((await rowsOf(t, 'twice')).length).toBe(1);
-    });
-  });
-
-  describe('staged batched writes', () => {
-    it('read every item of the batch with the chain head, then write the new records\' items in chain order', async () => {
-      const first = await store.append(decision(t, 'old'));
-      const { reads, writes, opts } = recordingStaged();
-      const records = await Promise.all([
-        store.append(decision(t, 'a'), opts('a')),
-        store.append(decision(t, 'old'), opts('old')), // already decided: read with the batch, not written
-        store.append(decision(t, 'b'), opts('b')),
-      ]);
-      expect(records[1]).toEqual(first);
-      expect(reads).toEqual([['a', 'old', 'b']]);
-      expect(writes).toEqual([{ read: ['a', 'old', 'b'], items: ['a', 'b'] }]);
+      expect(await callsCounted(t)).toBe(1);
     });
 
-    it('write nothing when nothing in the batch is new', async () => {
-      await store.append(decision(t, 'dup'));
-      const { reads, writes, opts } = recordingStaged();
-      await store.append(decision(t, 'dup'), opts('dup'));
-      expect(reads).toEqual([['dup']]);
-      expect(writes).toEqual([]);
-    });
-
-    it('fail with their batch, which is retried one by one: only the bad item fails, leaving no trace', async () => {
-      const { writes, opts } = recordingStaged();
-      const [good, bad] = await Promise.allSettled([store.append(decision(t, 'good'), opts('good')), store.append(decision(t, 'bad'), opts('bad'))]);
-      expect(good).toMatchObject({ status: 'fulfilled', value: { body: { callId: 'good' } } });
-      expect(bad).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ message: expect.stringMatching(/invalid input syntax/) }) });
-      expect(writes.map((w) => w.items)).toEqual([['good', 'bad'], ['good'], ['bad']]);
-      expect(await rowsOf(t, 'bad')).toEqual([]);
-      expect((await rowsOf(t, 'good')).length).toBe(1);
+    it("count nothing for a task that does not exist, and still record the call", async () => {
+      const { items, opts } = counting(`missing-${t}`);
+      const record = await store.append(decision(t, 'orphan'), opts());
+      expect(record).toMatchObject({ kind: 'decision', body: { callId: 'orphan' } });
+      expect(items[0].after).toBeUndefined();
     });
   });
 
@@ -279,7 +244,7 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
         for (let waiting = 0; !waiting; ) {
           await new Promise((r) => setTimeout(r, 20));
           const [row] = await tdb.db.query<{ n: number }>(
-            "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%select trace_batch_open%'",
+            "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%select trace_batch_append%'",
           );
           waiting = row.n;
         }
@@ -308,13 +273,14 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
       if (engine !== 'postgres') return;
       const store = new TraceStore(tdb.db, `wait-${t}`);
       await store.append({ kind: 'task', body: { note: 'chain start' } });
-      const { writes, opts } = recordingStaged();
+      await insertTask(tdb.db, t);
+      const { items, opts } = counting(t);
       const { theirs, mine } = await whileAnotherHoldsTheHead(store, [{ kind: 'decision', body: { taskId: t, callId: 'decided', decision: 'deny' } }], () => [
-        store.append(decision(t, 'decided'), opts('decided')),
-        store.append(decision(t, 'free'), opts('free')),
+        store.append(decision(t, 'decided'), opts()),
+        store.append(decision(t, 'free'), opts()),
       ]);
       expect(mine[0]).toEqual(theirs[0]);
-      expect(writes).toEqual([{ read: ['decided', 'free'], items: ['free'] }]);
+      expect(items.map((i) => i.after?.calls)).toEqual([undefined, 1]);
       expect(await store.verify()).toEqual({ ok: true, checked: 3 });
     });
   });
@@ -351,7 +317,34 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
     });
   });
 
-  describe('session counters (TaskRepository.sessionCounters)', () => {
+  describe('session counters', () => {
+    it('count a call as SessionState says: one more call, of its action, tool and app; a data classification the first time it is read', async () => {
+      const count = async (session: object, call: object) =>
+        (await tdb.db.query<{ s: object }>('select task_session_record_call($1::jsonb, $2::jsonb) as s', [JSON.stringify(session), JSON.stringify(call)]))[0].s;
+      const read = { toolId: 'crm.read', appId: 'crm', action: 'Read', dataClassification: 'customer' };
+      const empty = { calls: 0, actions: { Read: 0, Write: 0, Destructive: 0, External: 0 }, tools: {}, apps: {}, dataClassificationsRead: [] };
+      // A task row's '{}' is the empty session.
+      const once = await count({}, read);
+      expect(once).toEqual({ ...empty, calls: 1, actions: { ...empty.actions, Read: 1 }, tools: { 'crm.read': 1 }, apps: { crm: 1 }, dataClassificationsRead: ['customer'] });
+      const twice = await count(once, { ...read, toolId: 'crm.search' });
+      expect(twice).toEqual({ ...empty, calls: 2, actions: { ...empty.actions, Read: 2 }, tools: { 'crm.read': 1, 'crm.search': 1 }, apps: { crm: 2 }, dataClassificationsRead: ['customer'] });
+      // Only reads add a classification, an empty one never, and each one once, in the order first read.
+      const written = await count(twice, { toolId: 'hr.write', appId: 'hr', action: 'Write', dataClassification: 'restricted' });
+      expect(written).toMatchObject({ calls: 3, actions: { Read: 2, Write: 1 }, apps: { crm: 2, hr: 1 }, dataClassificationsRead: ['customer'] });
+      const unclassified = await count(written, { toolId: 'wiki.read', appId: 'wiki', action: 'Read', dataClassification: '' });
+      expect(unclassified).toMatchObject({ calls: 4, actions: { Read: 3 }, dataClassificationsRead: ['customer'] });
+      const internal = await count(unclassified, { toolId: 'wiki.read', appId: 'wiki', action: 'Read', dataClassification: 'internal' });
+      expect(internal).toMatchObject({ calls: 5, tools: { 'wiki.read': 2 }, dataClassificationsRead: ['customer', 'internal'] });
+      // A stored session missing some counters (an older row) gains them.
+      expect(await count({ calls: 7, tools: { x: 1 } }, { toolId: 'x', appId: 'a', action: 'Destructive' })).toEqual({
+        ...empty,
+        calls: 8,
+        actions: { ...empty.actions, Destructive: 1 },
+        tools: { x: 2 },
+        apps: { a: 1 },
+      });
+    });
+
     it('count every allowed call exactly under concurrent appends from two writers, each item seeing its own position', async () => {
       // Two writers on different tenants (different chain heads, so their transactions really
       // overlap on PostgreSQL) over two clients where the engine has more than one connection.
@@ -370,11 +363,8 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
         /** As DecisionService.commit does for an allowed call: its own traceId tells it whether its item was counted. */
         const commit = async (writer: number, taskId: string, i: number) => {
           const item: SessionIncrement = { taskId, call: { toolId: toolOf(i), appId: 'github', action: 'Read', dataClassification: 'internal' } };
-          const repo = repos[writer];
           const traceId = randomUUID();
-          const record = await writers[writer].append(decision(taskId, `c${i}`, traceId), {
-            batched: { key: 'session', item, staged: repo.sessionCounters },
-          });
+          const record = await writers[writer].append(decision(taskId, `c${i}`, traceId), { session: item });
           appended.push({ item, record, writer, fresh: record.traceId === traceId });
         };
 
@@ -441,7 +431,7 @@ describe.each(ENGINES)("the group commit's functions on %s", (engine) => {
   // Their statements are planned once per connection (migration 013); a plan made now, on empty
   // tables, must still read by index when the tables have grown.
   it('price sequential scans out and keep one generic plan, which, made on empty tables, reads by index', async () => {
-    const functions = ['trace_batch_open', 'task_sessions_for_update', 'task_sessions_write'];
+    const functions = ['trace_batch_append'];
     const config = await tdb.db.query<{ proname: string; proconfig: string[] | null }>(
       'select proname, proconfig from pg_proc where proname = any($1::text[]) order by proname',
       [functions],
@@ -469,7 +459,11 @@ describe.each(ENGINES)("the group commit's functions on %s", (engine) => {
     const sessions = await genericPlan('select task_id, session from tasks where task_id = any($1) order by task_id for update', 'text[]', `'{t}'`);
     expect(sessions).toMatch(/Index Scan (using|on) tasks_pkey /);
     expect(sessions).not.toMatch(/Seq Scan/);
-    const write = await genericPlan('update tasks t set session = s.value from jsonb_each($1) s where t.task_id = s.key', 'jsonb', `'{"t": {}}'`);
+    const write = await genericPlan(
+      'update tasks t set session = v.s from unnest($1, $2, $3) as v(task_id, s, dirty) where v.dirty and t.task_id = v.task_id',
+      'text[], jsonb[], boolean[]',
+      `'{t}', array['{}'::jsonb], '{t}'`,
+    );
     expect(write).toMatch(/Index Scan (using|on) tasks_pkey /);
     expect(write).not.toMatch(/Seq Scan/);
   });

@@ -32,6 +32,13 @@ describe.each(ENGINES)('literal on %s', (engine) => {
     expect(row).toEqual({ n: engine === 'postgres' ? '42' : 42, f: -1.5, b: true, z: null, e: [], i: 12 });
   });
 
+  it('writes arrays of strings with nulls, and of booleans', async () => {
+    const [row] = await tdb.db.simpleQuery<Record<string, unknown>>(
+      `select ${literal(['a', null, "it's"])}::text[] as s, ${literal([null, null])}::text[] as n, ${literal([true, false])}::boolean[] as b, ${literal([])}::boolean[] as e`,
+    );
+    expect(row).toEqual({ s: ['a', null, "it's"], n: [null, null], b: [true, false], e: [] });
+  });
+
 });
 
 // Pure: once, not per engine.
@@ -44,6 +51,7 @@ describe('literal', () => {
   it('refuses what has no literal form here', () => {
     expect(() => literal({ a: 1 })).toThrow(TypeError);
     expect(() => literal([1, 2])).toThrow(TypeError);
+    expect(() => literal([true, 'a'])).toThrow(TypeError);
     expect(() => literal(Number.NaN)).toThrow(TypeError);
   });
 });
