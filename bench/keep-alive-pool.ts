@@ -10,6 +10,8 @@ import net from 'node:net';
 interface Request {
   bytes: Buffer;
   done: (status: number | Error) => void;
+  /** Sent again once already: a kept-alive connection the server had closed meanwhile. */
+  resent?: boolean;
 }
 
 export class KeepAlivePool {
@@ -51,7 +53,12 @@ export class KeepAlivePool {
       const next = this.queue.shift();
       if (next) c.send(next);
       else this.idle.push(c);
-    }, (c) => {
+    }, (c, unanswered) => {
+      // A server closes a kept-alive connection that idled past its timeout; a request sent on it
+      // just then gets no answer at all. Send that one again, once, as an HTTP client does (the
+      // measured requests are idempotent: a tool call's callId).
+      if (unanswered && this.closing) unanswered.done(new Error('connection closed before the response'));
+      else if (unanswered) this.queue.unshift(unanswered);
       // A closed connection leaves the pool; the next request opens another.
       this.opened--;
       this.connections.splice(this.connections.indexOf(c), 1);
@@ -70,22 +77,32 @@ class Connection {
   /** What has arrived of the current response, as latin1 (one char a byte: offsets are byte counts). */
   private received = '';
 
+  /** Responses read on this connection: a request on a reused one may meet the server's idle close. */
+  private answered = 0;
+
   constructor(
     readonly socket: net.Socket,
     private readonly free: (c: Connection) => void,
-    private readonly closed: (c: Connection) => void,
+    private readonly closed: (c: Connection, unanswered?: Request) => void,
   ) {
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => this.onData(chunk));
+    let unanswered: Request | undefined;
     const fail = (err?: Error) => {
       const req = this.current;
       this.current = undefined;
-      if (req) req.done(err ?? new Error('connection closed before the response'));
+      if (!req) return;
+      if (this.answered > 0 && this.received === '' && !req.resent) {
+        req.resent = true;
+        unanswered = req;
+      } else {
+        req.done(err ?? new Error('connection closed before the response'));
+      }
     };
     socket.on('error', fail);
     socket.on('close', () => {
       fail();
-      this.closed(this);
+      this.closed(this, unanswered);
     });
   }
 
@@ -105,6 +122,7 @@ class Connection {
     if (!complete) return;
     const req = this.current!;
     this.current = undefined;
+    this.answered++;
     req.done(Number(r.slice(9, 12)));
     this.free(this);
   }

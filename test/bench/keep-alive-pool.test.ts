@@ -9,6 +9,7 @@ describe('KeepAlivePool', () => {
   let pool: KeepAlivePool;
   const sockets = new Set<unknown>();
   const seen: { method: string; url: string; auth?: string; body: string }[] = [];
+  const dropped = new Set<string>();
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
@@ -20,7 +21,8 @@ describe('KeepAlivePool', () => {
         if (req.url === '/chunked') {
           res.write('{"part":');
           setImmediate(() => res.end('1}'));
-        } else if (req.url === '/drop') {
+        } else if (req.url === '/drop' || (req.url === '/drop-once' && !dropped.has(req.url))) {
+          dropped.add(req.url!);
           req.socket.destroy();
         } else if (req.url === '/slow') {
           setTimeout(() => res.end('{}'), 20);
@@ -66,9 +68,15 @@ describe('KeepAlivePool', () => {
     expect(sockets.size).toBeLessThanOrEqual(2);
   });
 
-  it('rejects the request whose connection closes before an answer, and goes on over a new one', async () => {
+  it('sends a request again, once, when the kept-alive connection it went on closes without a byte of answer', async () => {
+    await expect(pool.request('GET', '/warm', {})).resolves.toBe(200); // the connection has been used
+    await expect(pool.request('GET', '/drop-once', {})).resolves.toBe(200);
+    expect(seen.map((s) => s.url)).toEqual(['/warm', '/drop-once', '/drop-once']);
+  });
+
+  it('rejects a request that twice got no answer, and goes on over a new connection', async () => {
     await expect(pool.request('GET', '/drop', {})).rejects.toThrow();
     await expect(pool.request('GET', '/after', {})).resolves.toBe(200);
-    expect(seen.map((s) => s.url)).toEqual(['/drop', '/after']);
+    expect(seen.map((s) => s.url)).toEqual(['/drop', '/drop', '/after']);
   });
 });
