@@ -30,7 +30,6 @@ export interface TaskView {
   live: Map<string, { grant: GrantRecord; credentialRefId?: string }>;
 }
 
-/** An allowed call to count in its task's session; `after` is the session with it, once committed. */
 interface TaskRow {
   task_id: string;
   tenant: string;
