@@ -17,7 +17,6 @@ interface Request {
 export class KeepAlivePool {
   private readonly idle: Connection[] = [];
   private readonly queue: Request[] = [];
-  private opened = 0;
   private closing = false;
   private readonly connections: Connection[] = [];
 
@@ -36,7 +35,7 @@ export class KeepAlivePool {
     const bytes = Buffer.from(head + payload);
     return new Promise((resolve, reject) => {
       const req: Request = { bytes, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) };
-      const conn = this.idle.pop() ?? (this.opened < this.size ? this.open() : undefined);
+      const conn = this.idle.pop() ?? (this.connections.length < this.size ? this.open() : undefined);
       if (conn) conn.send(req);
       else this.queue.push(req);
     });
@@ -48,7 +47,6 @@ export class KeepAlivePool {
   }
 
   private open(): Connection {
-    this.opened++;
     const conn = new Connection(net.connect({ host: this.host, port: this.port, noDelay: true }), (c) => {
       const next = this.queue.shift();
       if (next) c.send(next);
@@ -60,7 +58,6 @@ export class KeepAlivePool {
       if (unanswered && this.closing) unanswered.done(new Error('connection closed before the response'));
       else if (unanswered) this.queue.unshift(unanswered);
       // A closed connection leaves the pool; the next request opens another.
-      this.opened--;
       this.connections.splice(this.connections.indexOf(c), 1);
       const i = this.idle.indexOf(c);
       if (i >= 0) this.idle.splice(i, 1);

@@ -368,8 +368,8 @@ export class TraceStore {
       column((p) => p.entry.traceId),
       column((p) => p.entry.kind),
       column((p) => p.entry.occurredAt),
-      column((p) => (callKey(p.entry) ? p.entry.body.taskId! : null)),
-      column((p) => (callKey(p.entry) ? p.entry.body.callId! : null)),
+      column((p) => (named(p.entry) ? p.entry.body.taskId! : null)),
+      column((p) => (named(p.entry) ? p.entry.body.callId! : null)),
       column((p) => p.opts.unlessHeld === true),
       column((p) => (p.opts.session ? JSON.stringify({ taskId: p.opts.session.taskId, call: p.opts.session.call }) : null)),
       literal(counted),
@@ -408,8 +408,13 @@ interface Appended {
   same: Record<string, number>;
 }
 
+/** Whether the record's body names a call (its task and call id). */
+function named(entry: TraceEntry): boolean {
+  return Boolean(entry.body.taskId && entry.body.callId);
+}
+
 function callKey(entry: TraceEntry): string | undefined {
-  return entry.body.taskId && entry.body.callId ? keyOfCall(entry.body.taskId, entry.body.callId) : undefined;
+  return named(entry) ? keyOfCall(entry.body.taskId!, entry.body.callId!) : undefined;
 }
 
 function keyOfCall(taskId: string, callId: string): string {
