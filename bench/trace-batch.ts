@@ -3,7 +3,8 @@
 // counters counted in the same statement), on PGlite (on disk, as `npm start` keeps it) and, when
 // DATABASE_URL is set, on a scratch database of that PostgreSQL server. No Temporal, no HTTP: what
 // one batch costs, in time and in CPU of this process (on PGlite that is the database's work too,
-// on the main thread: the event-loop delay shows how long it blocks). `npm run bench -- trace-batch`, or `node dist/bench/trace-batch.js`.
+// on the main thread: the event-loop delay shows how long it blocks) and, on a PostgreSQL of this
+// machine, in CPU of its processes. `npm run bench -- trace-batch`, or `node dist/bench/trace-batch.js`.
 // TRACE_BATCH_SIZES (default 25,50) and TRACE_BATCHES (default 200 per size) tune it;
 // TRACE_BATCH_PGLITE=memory keeps PGlite in memory; TRACE_BATCH_PROFILE=<dir> writes CPU profiles
 // of the measured batches.
@@ -17,7 +18,7 @@ import { TraceStore, type AppendOptions } from '../src/audit/trace-store';
 import type { TraceBody, TraceEntry } from '../src/audit/trace-types';
 import type { SqlClient } from '../src/db/sql';
 import { emptySession, type SessionIncrement } from '../src/policy/session';
-import { exitWhenDone } from './harness';
+import { exitWhenDone, isLocalPostgres, postgresCpuMicros } from './harness';
 import { withScratchDatabase } from './scratch-db';
 import { percentile } from './latency';
 
@@ -95,6 +96,8 @@ async function startProfile(): Promise<{ stop(name: string): Promise<void> } | u
 interface Figures {
   batchMs: number[];
   cpuMs: number;
+  /** CPU of this machine's PostgreSQL processes over the measured batches (a local PostgreSQL only). */
+  postgresCpuMs?: number;
   loopDelayP99: number;
   loopDelayMax: number;
 }
@@ -126,6 +129,7 @@ async function run(db: SqlClient, size: number, tenant: string, tasks: Task[]): 
   const batchMs: number[] = [];
   let cpuMicros = 0;
   const delay = monitorEventLoopDelay({ resolution: 1 });
+  const postgresCpu0 = db.engine === 'postgres' && isLocalPostgres(process.env.DATABASE_URL) ? postgresCpuMicros() : undefined;
   for (let i = 0; i < BATCHES; i++) {
     const list = entries();
     delay.enable();
@@ -137,12 +141,14 @@ async function run(db: SqlClient, size: number, tenant: string, tasks: Task[]): 
     cpuMicros += cpu.user + cpu.system;
     delay.disable();
   }
+  const postgresCpu1 = postgresCpu0 === undefined ? undefined : postgresCpuMicros();
   await profile?.stop(`${tenant}-${db.engine}`);
   const verdict = await store.verify();
   if (!verdict.ok || verdict.checked !== n) throw new Error(`chain of ${tenant}: ${JSON.stringify(verdict)} after ${n} appends`);
   return {
     batchMs: batchMs.sort((a, b) => a - b),
     cpuMs: cpuMicros / 1000,
+    postgresCpuMs: postgresCpu0 !== undefined && postgresCpu1 !== undefined ? (postgresCpu1 - postgresCpu0) / 1000 : undefined,
     loopDelayP99: delay.percentile(99) / 1e6,
     loopDelayMax: delay.max / 1e6,
   };
@@ -164,7 +170,8 @@ async function benchEngine(db: SqlClient, engine: string): Promise<void> {
     const p50 = percentile(f.batchMs, 50);
     console.log(
       `${engine.padEnd(15)} batch of ${String(size).padStart(3)}: p50 ${p50.toFixed(2).padStart(6)} ms, p99 ${percentile(f.batchMs, 99).toFixed(2).padStart(6)} ms per batch; ` +
-        `${((p50 * 1000) / size).toFixed(0).padStart(4)} µs per record (p50); CPU ${(f.cpuMs / BATCHES).toFixed(2)} ms per batch, ` +
+        `${((p50 * 1000) / size).toFixed(0).padStart(4)} µs per record (p50); CPU ${(f.cpuMs / BATCHES).toFixed(2)} ms per batch` +
+        `${f.postgresCpuMs === undefined ? '' : ` (PostgreSQL: ${((f.postgresCpuMs * 1000) / BATCHES / size).toFixed(0)} µs per record)`}, ` +
         `event-loop delay p99 ${f.loopDelayP99.toFixed(1)} ms, max ${f.loopDelayMax.toFixed(1)} ms`,
     );
   }

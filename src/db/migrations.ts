@@ -318,47 +318,11 @@ begin
 end $$;
 `;
 
-const traceBatchAppend = `
--- The Decision Trace group commit (TraceStore.commit) as one statement: the database chains the
--- batch while it holds the chain head, so the head is held for one round trip, not two with the
--- application's turn in between, and a batch without other writes commits with it.
-
--- A call counted into a task's session (SessionState in src/policy/session.ts): one more call, of
--- its action, tool and app; a data classification read for the first time joins the list. The
--- session starts from the empty one (what a task row's '{}' means).
-create function task_session_record_call(s jsonb, c jsonb) returns jsonb
-language plpgsql immutable as $$
-declare
-  action text := c->>'action';
-  tool text := c->>'toolId';
-  app text := c->>'appId';
-  dc text := c->>'dataClassification';
-  read jsonb;
-begin
-  s := '{"calls":0,"actions":{"Read":0,"Write":0,"Destructive":0,"External":0},"tools":{},"apps":{},"dataClassificationsRead":[]}'::jsonb || s;
-  read := s->'dataClassificationsRead';
-  return jsonb_build_object(
-    'calls', coalesce((s->>'calls')::bigint, 0) + 1,
-    'actions', (s->'actions') || jsonb_build_object(action, coalesce((s->'actions'->>action)::bigint, 0) + 1),
-    'tools', (s->'tools') || jsonb_build_object(tool, coalesce((s->'tools'->>tool)::bigint, 0) + 1),
-    'apps', (s->'apps') || jsonb_build_object(app, coalesce((s->'apps'->>app)::bigint, 0) + 1),
-    'dataClassificationsRead', case when action = 'Read' and coalesce(dc, '') <> '' and not (read ? dc) then read || to_jsonb(dc) else read end);
-end $$;
-
--- Appends a batch of records to the tenant's chain. Each record is an item of the arrays, in the
--- order appended:
--- * its hashed content around its place in the chain: '{"body":' || body || mid || prevHash ||
---   '","seq":' || seq || tail is exactly what recordHash (src/audit/chain.ts) hashes, body being
---   its canonical JSON and mid and tail the JSON the application wrote;
--- * trace id, kind and time as stored; task and call when the body names them; holds (unlessHeld);
---   counts: the session count of an allowed call ({taskId, call} as JSON), else null.
--- A decision for a call already decided (before or earlier in the batch) is not appended: its
--- recorded decision answers it, or under unlessHeld the call's latest escalation. Locks the head,
--- then the counted tasks (p_session_tasks, sorted) in task order: the lock order of every batch.
--- Returns the head it started from, the items appended (1-based, in chain order) with their hashes
--- and sessions after their count, and the items answered by a recorded row (known) or by an
--- earlier item of the batch (same).
-create function trace_batch_append(p_tenant text, p_genesis text, p_bodies text[], p_mids text[], p_tails text[],
+/**
+ * The group commit's function as migration 014 created it (015 replaces it, fixed). Appends a batch
+ * of records to the tenant's chain; see 014's comment above it.
+ */
+const TRACE_BATCH_APPEND = `create function trace_batch_append(p_tenant text, p_genesis text, p_bodies text[], p_mids text[], p_tails text[],
                                    p_ids text[], p_kinds text[], p_ats text[], p_tasks text[], p_calls text[],
                                    p_holds boolean[], p_counts text[], p_session_tasks text[]) returns jsonb
 language plpgsql set enable_seqscan = off set plan_cache_mode = force_generic_plan as $$
@@ -463,13 +427,62 @@ ${LOCK_CHAIN_HEAD}  select coalesce(array_agg(t.task_id order by t.task_id), '{}
   return jsonb_build_object('seq', head.seq, 'hash', head.hash, 'fresh', to_jsonb(fresh), 'hashes', to_jsonb(hashes),
                             'sessions', to_jsonb(afters), 'known', known, 'same', same);
 end $$;
+`;
 
+const traceBatchAppend = `
+-- The Decision Trace group commit (TraceStore.commit) as one statement: the database chains the
+-- batch while it holds the chain head, so the head is held for one round trip, not two with the
+-- application's turn in between, and a batch without other writes commits with it.
+
+-- A call counted into a task's session (SessionState in src/policy/session.ts): one more call, of
+-- its action, tool and app; a data classification read for the first time joins the list. The
+-- session starts from the empty one (what a task row's '{}' means).
+create function task_session_record_call(s jsonb, c jsonb) returns jsonb
+language plpgsql immutable as $$
+declare
+  action text := c->>'action';
+  tool text := c->>'toolId';
+  app text := c->>'appId';
+  dc text := c->>'dataClassification';
+  read jsonb;
+begin
+  s := '{"calls":0,"actions":{"Read":0,"Write":0,"Destructive":0,"External":0},"tools":{},"apps":{},"dataClassificationsRead":[]}'::jsonb || s;
+  read := s->'dataClassificationsRead';
+  return jsonb_build_object(
+    'calls', coalesce((s->>'calls')::bigint, 0) + 1,
+    'actions', (s->'actions') || jsonb_build_object(action, coalesce((s->'actions'->>action)::bigint, 0) + 1),
+    'tools', (s->'tools') || jsonb_build_object(tool, coalesce((s->'tools'->>tool)::bigint, 0) + 1),
+    'apps', (s->'apps') || jsonb_build_object(app, coalesce((s->'apps'->>app)::bigint, 0) + 1),
+    'dataClassificationsRead', case when action = 'Read' and coalesce(dc, '') <> '' and not (read ? dc) then read || to_jsonb(dc) else read end);
+end $$;
+
+-- Appends a batch of records to the tenant's chain. Each record is an item of the arrays, in the
+-- order appended:
+-- * its hashed content around its place in the chain: '{"body":' || body || mid || prevHash ||
+--   '","seq":' || seq || tail is exactly what recordHash (src/audit/chain.ts) hashes, body being
+--   its canonical JSON and mid and tail the JSON the application wrote;
+-- * trace id, kind and time as stored; task and call when the body names them; holds (unlessHeld);
+--   counts: the session count of an allowed call ({taskId, call} as JSON), else null.
+-- A decision for a call already decided (before or earlier in the batch) is not appended: its
+-- recorded decision answers it, or under unlessHeld the call's latest escalation. Locks the head,
+-- then the counted tasks (p_session_tasks, sorted) in task order: the lock order of every batch.
+-- Returns the head it started from, the items appended (1-based, in chain order) with their hashes
+-- and sessions after their count, and the items answered by a recorded row (known) or by an
+-- earlier item of the batch (same).
+${TRACE_BATCH_APPEND}
 -- Replaced by trace_batch_append.
 drop function trace_batch_open(text, text, text[], text[]);
 drop function trace_batch_write(text, bigint, text, jsonb);
 drop function task_sessions_for_update(text[]);
 drop function task_sessions_write(jsonb);
 `;
+
+/** `text` with its one occurrence of `from` replaced: a later migration's edit of an earlier one's SQL. */
+function replaceOnce(text: string, from: string, to: string): string {
+  const at = text.indexOf(from);
+  if (at < 0 || text.indexOf(from, at + 1) >= 0) throw new Error(`expected exactly one ${JSON.stringify(from)}`);
+  return text.slice(0, at) + to + text.slice(at + from.length);
+}
 
 export const MIGRATIONS: Migration[] = [
   { id: '001_directory', sql: directory },
@@ -636,4 +649,16 @@ end $$;
 `,
   },
   { id: '014_trace_batch_append', sql: traceBatchAppend },
+  {
+    id: '015_trace_batch_sessions_in_place',
+    // 014's function returned each appended item's session (as of its call) in an array filled from
+    // its first counted item on: a PL/pgSQL array assigned first at [k] starts at k, so when a
+    // batch's first new item counted nothing (a denial, say), the sessions came back shifted and
+    // an item could be given another task's. The array now starts filled with nulls.
+    sql: replaceOnce(
+      replaceOnce(TRACE_BATCH_APPEND, 'create function', 'create or replace function'),
+      "afters jsonb[] := '{}';",
+      'afters jsonb[] := array_fill(null::jsonb, array[cardinality(p_kinds)]);',
+    ),
+  },
 ];

@@ -11,7 +11,7 @@ import { TRACE_COLUMNS, TraceStore, type AppendOptions } from '../../src/audit/t
 import type { TraceEntry, TraceRecord } from '../../src/audit/trace-types';
 import { PgClient } from '../../src/db/pg-client';
 import type { SqlClient } from '../../src/db/sql';
-import type { SessionIncrement } from '../../src/policy/session';
+import type { SessionCall, SessionIncrement } from '../../src/policy/session';
 import { TaskRepository } from '../../src/tasks/task-repository';
 import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
 
@@ -343,6 +343,23 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
         tools: { x: 2 },
         apps: { a: 1 },
       });
+    });
+
+    it('are given to their own items when the batch also holds calls that count nothing', async () => {
+      const [a, b] = [`${t}-a`, `${t}-b`];
+      for (const id of [a, b]) await insertTask(tdb.db, id);
+      const call: SessionCall = { toolId: 'github.read', appId: 'github', action: 'Read' };
+      for (let i = 0; i < 3; i++) await store.append(decision(a, `before-${i}`), { session: { taskId: a, call } });
+      // A denied call first (nothing to count), then calls of two tasks whose sessions differ.
+      const items: SessionIncrement[] = [a, b].map((taskId) => ({ taskId, call }));
+      await Promise.all([
+        store.append({ kind: 'decision', body: { taskId: b, callId: 'denied', decision: 'deny' } }),
+        ...items.map((item, i) => store.append(decision(item.taskId, `after-${i}`), { session: item })),
+      ]);
+      expect(items.map((i) => [i.taskId, i.after?.calls])).toEqual([
+        [a, 4],
+        [b, 1],
+      ]);
     });
 
     it('count every allowed call exactly under concurrent appends from two writers, each item seeing its own position', async () => {
