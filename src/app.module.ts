@@ -1,6 +1,6 @@
 // The API's root module, built around the services of the process (composition root: main/start).
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import type { Client } from '@temporalio/client';
 import { AUTH_TOKENS, AuthGuard } from './auth/auth.guard';
 import { TracesController } from './audit/traces.controller';
@@ -11,6 +11,7 @@ import { PolicyController } from './policy/policy.controller';
 import { RegistryController } from './registry/registry.controller';
 import { Metrics } from './health/metrics';
 import { ProblemFilter } from './http/problem.filter';
+import { StorableTextPipe } from './http/storable-text';
 import { ScimModule } from './scim/scim.module';
 import type { Services } from './services';
 import { SlackModule } from './slack/slack.module';
@@ -35,6 +36,7 @@ export class AppModule {
         { provide: TasksService, useFactory: () => new TasksService(services, temporal, metrics) },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
+        { provide: APP_PIPE, useClass: StorableTextPipe },
       ],
     };
   }
