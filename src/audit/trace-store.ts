@@ -75,7 +75,7 @@ export function rowToRecord(r: Row): TraceRecord {
 /** What `GET /v1/traces?filter=` can filter on; each maps to a generated column, most of them indexed (migrations 003, 012). */
 export const TRACE_FILTER_COLUMNS: Record<string, Column> = {
   traceId: { sql: 'trace_id', type: 'text', caseExact: true },
-  seq: { sql: 'seq', type: 'number' },
+  seq: { sql: 'seq', type: 'integer' },
   kind: { sql: 'kind', type: 'text' },
   time: { sql: 'occurred_at', type: 'timestamp' },
   occurredAt: { sql: 'occurred_at', type: 'timestamp' },

@@ -3,7 +3,7 @@
 // Pure: no database access; the caller runs the SQL.
 import { parse, type Filter } from 'scim2-parse-filter';
 
-export type ColumnType = 'text' | 'timestamp' | 'number' | 'boolean';
+export type ColumnType = 'text' | 'timestamp' | 'integer' | 'boolean';
 
 export interface Column {
   /** A SQL expression (a column name or a JSON path expression); never user input. */
@@ -77,8 +77,9 @@ export function scimFilterToSql(filter: string, columns: Record<string, Column>,
       if (typeof value !== 'boolean' || (op !== 'eq' && op !== 'ne')) throw new FilterError(`"${attr}" is boolean: only eq/ne true/false`);
       return `(${c.sql} ${sqlOp} ${param(value)})`;
     }
-    if (c.type === 'number') {
-      if (typeof value !== 'number' || !sqlOp) throw new FilterError(`"${attr}" is a number: use eq, ne, gt, ge, lt, le with a number`);
+    if (c.type === 'integer') {
+      // A safe integer only: 1e999 parses as Infinity, and 1.5 or 1e300 are no bigint either.
+      if (!Number.isSafeInteger(value) || !sqlOp) throw new FilterError(`"${attr}" is a whole number: use eq, ne, gt, ge, lt, le with one (at most 2^53 - 1)`);
       return `(${c.sql} ${sqlOp} ${param(value)})`;
     }
     if (c.type === 'timestamp') {

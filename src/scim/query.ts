@@ -44,8 +44,9 @@ export function parseListQuery(q: Record<string, unknown>): ListQuery {
   const excludedAttributes = names(one(q.excludedAttributes));
   return {
     filter: one(q.filter) || undefined,
-    // Out-of-range values are interpreted as the nearest valid one (RFC 7644 §3.4.2.4).
-    startIndex: Math.max(1, integer(one(q.startIndex), 'startIndex', 1)),
+    // Out-of-range values are interpreted as the nearest valid one (RFC 7644 §3.4.2.4); past 2^53
+    // an index is no longer exact, and past 2^63 no SQL offset.
+    startIndex: Math.min(Number.MAX_SAFE_INTEGER, Math.max(1, integer(one(q.startIndex), 'startIndex', 1))),
     count: Math.min(MAX_RESULTS, Math.max(0, integer(one(q.count), 'count', 100))),
     sortBy: one(q.sortBy) || undefined,
     sortOrder,

@@ -7,7 +7,7 @@ import { testDatabase, type TestDatabase } from '../support/databases';
 const COLUMNS: Record<string, Column> = {
   userName: { sql: 'user_name', type: 'text' },
   title: { sql: 'title', type: 'text' },
-  score: { sql: 'score', type: 'number' },
+  score: { sql: 'score', type: 'integer' },
   active: { sql: 'active', type: 'boolean' },
   meta_lastModified: { sql: 'last_modified', type: 'timestamp' },
 };
@@ -79,7 +79,10 @@ describe('SCIM filter to SQL', () => {
   it.each([
     ['unknown attribute', 'password eq "x"', /Unknown attribute "password"/],
     ['syntax error', 'userName eq', /does not parse/],
-    ['string operator on a number', 'score co "1"', /is a number/],
+    ['string operator on a number', 'score co "1"', /is a whole number/],
+    ['a number that is no integer', 'score gt 1.5', /is a whole number/],
+    ['a number past 2^53 (no bigint either)', 'score gt 1e300', /is a whole number/],
+    ['a number that parses as Infinity', 'score gt 1e999', /is a whole number/],
     ['a bad date', 'meta_lastModified gt "yesterday"', /date-time/],
     ['a value path', 'emails[type eq "work"]', /Value paths/],
   ])('refuses %s with invalidFilter', (_what, filter, message) => {
