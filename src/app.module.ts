@@ -11,7 +11,7 @@ import { PolicyController } from './policy/policy.controller';
 import { RegistryController } from './registry/registry.controller';
 import { Metrics } from './health/metrics';
 import { ProblemFilter } from './http/problem.filter';
-import { StorableTextPipe } from './http/storable-text';
+import { InputLimitsPipe } from './http/input-limits';
 import { ScimModule } from './scim/scim.module';
 import type { Services } from './services';
 import { SlackModule } from './slack/slack.module';
@@ -36,7 +36,7 @@ export class AppModule {
         { provide: TasksService, useFactory: () => new TasksService(services, temporal, metrics) },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
-        { provide: APP_PIPE, useClass: StorableTextPipe },
+        { provide: APP_PIPE, useClass: InputLimitsPipe },
       ],
     };
   }

@@ -7,6 +7,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { Client } from '@temporalio/client';
 import { AppModule } from './app.module';
 import { useCheapAsyncResourceBind } from './http/async-resource-bind';
+import { Problem, problemBody, TITLES } from './http/problem';
 import { registerScimHttp } from './scim/scim-http';
 import type { Services } from './services';
 
@@ -19,9 +20,23 @@ export async function createApi(services: Services, temporal: Client): Promise<N
       const given = req.headers['x-correlation-id'];
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     },
+    // What Node's HTTP parser refuses before any route (a URL or headers too large, a malformed
+    // request line) is answered as problem+json too, not in Fastify's own error format.
+    clientErrorHandler: (err: Error & { code?: string }, socket: import('node:net').Socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify(problemBody(status, status === 431 ? 'headers_too_large' : 'malformed_request', status === 431 ? 'The URL or the headers are too large.' : 'The request is not valid HTTP.'));
+      socket.end(`HTTP/1.1 ${status} ${TITLES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   });
   adapter.getInstance().addHook('onSend', async (req, reply) => {
     void reply.header('x-correlation-id', req.id);
+  });
+  // A compressed body would be read as if it were not: refused instead (the signatures of the
+  // signed surfaces cover the bytes as sent, and no client here needs compression).
+  adapter.getInstance().addHook('onRequest', async (req) => {
+    const encoding = req.headers['content-encoding'];
+    if (encoding && encoding.toLowerCase() !== 'identity') throw new Problem(415, 'unsupported_media_type', `Content-Encoding ${encoding} is not supported: send the body uncompressed.`);
   });
   // A POST with no body (e.g. /end, curl -X POST with a JSON content-type) is no body, not bad JSON.
   adapter.getInstance().addHook('onRequest', async (req) => {

@@ -3,7 +3,7 @@
 // per webhook-id.
 import type { SqlClient } from '../db/sql';
 import { Problem } from '../http/problem';
-import { assertStorableText } from '../http/storable-text';
+import { assertAcceptableInput } from '../http/input-limits';
 import { validate } from '../http/validate';
 import type { IdentityService } from '../identity/identity.service';
 import type { ScimResource } from '../scim/query';
@@ -34,7 +34,7 @@ export class HrService {
       if (err instanceof HrSignatureError) throw new Problem(401, 'invalid_signature', `The webhook signature does not verify: ${err.message}.`);
       throw new Problem(400, 'malformed_request', 'The body is not JSON.');
     }
-    assertStorableText(payload, 'body');
+    assertAcceptableInput(payload, 'body');
     const event = validate(hrEvent, payload);
     const webhookId = String(headers['webhook-id']);
     const seen = await this.store.claim(webhookId, event.type);
