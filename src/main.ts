@@ -23,10 +23,16 @@ export async function createApi(services: Services, temporal: Client): Promise<N
     // What Node's HTTP parser refuses before any route (a URL or headers too large, a malformed
     // request line) is answered as problem+json too, not in Fastify's own error format.
     clientErrorHandler: (err: Error & { code?: string }, socket: import('node:net').Socket) => {
-      if (!socket.writable) return socket.destroy();
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const body = JSON.stringify(problemBody(status, status === 431 ? 'headers_too_large' : 'malformed_request', status === 431 ? 'The URL or the headers are too large.' : 'The request is not valid HTTP.'));
-      socket.end(`HTTP/1.1 ${status} ${TITLES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      if (err.code === 'ECONNRESET' || socket.destroyed) return; // nobody to answer
+      const [status, code, detail] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'headers_too_large', 'The URL or the headers are too large.']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'request_timeout', 'The request did not arrive in time.']
+            : [400, 'malformed_request', 'The request is not valid HTTP.'];
+      const body = JSON.stringify(problemBody(status, code, detail));
+      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${TITLES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.destroy(err);
     },
   });
   adapter.getInstance().addHook('onSend', async (req, reply) => {

@@ -319,8 +319,8 @@ end $$;
 `;
 
 /**
- * The group commit's function as migration 014 created it (015 replaces it, fixed). Appends a batch
- * of records to the tenant's chain; see 014's comment above it.
+ * The group commit's function as migration 014 created it (015 replaces it, fixed): appends a batch
+ * of records to the tenant's chain, as the comment before it in 014's SQL (traceBatchAppend) says.
  */
 const TRACE_BATCH_APPEND = `create function trace_batch_append(p_tenant text, p_genesis text, p_bodies text[], p_mids text[], p_tails text[],
                                    p_ids text[], p_kinds text[], p_ats text[], p_tasks text[], p_calls text[],
