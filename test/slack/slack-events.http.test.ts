@@ -68,8 +68,12 @@ async function post(body: string, opts: { contentType?: string; ts?: number; sec
   return { status: res.status, text: await res.text() };
 }
 
-function click(slackUserId: string, action: string, value: string, comment?: string): string {
-  const payload = {
+function click(slackUserId: string, action: string, value: unknown, comment?: string): string {
+  return `payload=${encodeURIComponent(JSON.stringify(clickPayload(slackUserId, action, value, comment)))}`;
+}
+
+function clickPayload(slackUserId: string, action: string, value: unknown, comment?: string) {
+  return {
     type: 'block_actions',
     team: { id: 'T0TEST', domain: 'acme' },
     user: { id: slackUserId, username: slackUserId.toLowerCase(), team_id: 'T0TEST' },
@@ -83,7 +87,6 @@ function click(slackUserId: string, action: string, value: string, comment?: str
     response_url: `${slack.url}response`,
     actions: [{ type: 'button', action_id: action, block_id: 'approval:x', value, text: { type: 'plain_text', text: action }, action_ts: '1700000001.000200' }],
   };
-  return `payload=${encodeURIComponent(JSON.stringify(payload))}`;
 }
 
 /** A held call on a task of Alice's, waiting for `approverIds`, with a card already posted to each. */
@@ -112,6 +115,32 @@ describe('signature', () => {
     const { value } = await pending();
     expect(await post(click('U0BOB', 'approve_task', value), { ts: Math.floor(Date.now() / 1000) - 6 * 60 })).toEqual({ status: 401, text: '' });
     expect(slack.calls).toEqual([]);
+    expect(submitted).toEqual([]);
+  });
+
+  it('answers a signed request it does not understand without a server error, submitting nothing', async () => {
+    const { value } = await pending();
+    const form = (payload: unknown) => `payload=${encodeURIComponent(typeof payload === 'string' ? payload : JSON.stringify(payload))}`;
+    const bodies: [string, string?][] = [
+      [form('not json')],
+      [form([1, 2, 3])],
+      [form({ type: 'block_actions' })],
+      [form({ type: 'view_submission', view: { id: 'V1', callback_id: 'unknown', state: { values: {} } }, user: { id: 'U0BOB' } })],
+      [form({ type: 'shortcut', callback_id: 'unknown', user: { id: 'U0BOB' }, trigger_id: '1' })],
+      [click('U0BOB', 'unknown_action', value)],
+      [click('U0BOB', 'approve_task', 'not-a-button-value')],
+      [click('U0BOB', 'approve_task', `${value}\u0000`)],
+      [click('U0BOB', 'approve_task', 12)],
+      [click('U0BOB', 'deny', null)],
+      [JSON.stringify({ type: 'event_callback', event: { type: 'app_mention', text: 'hi' } }), 'application/json'],
+      [JSON.stringify({ type: 'something_else' }), 'application/json'],
+      ['{"type":', 'application/json'],
+      ['', 'application/x-www-form-urlencoded'],
+    ];
+    for (const [body, contentType] of bodies) {
+      const res = await post(body, { contentType });
+      expect({ body: body.slice(0, 80), status: res.status < 500 }).toEqual({ body: body.slice(0, 80), status: true });
+    }
     expect(submitted).toEqual([]);
   });
 
