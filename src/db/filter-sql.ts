@@ -5,6 +5,13 @@ import { parse, type Filter } from 'scim2-parse-filter';
 
 export type ColumnType = 'text' | 'timestamp' | 'integer' | 'boolean';
 
+/**
+ * An RFC 3339 date-time, or a date alone (midnight UTC), in years 0001-9999: what JavaScript and
+ * PostgreSQL both read, and read alike (Date.parse also takes "1" or year 10000, which the
+ * database refuses).
+ */
+const RFC3339 = /^(?!0000)\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2}))?$/;
+
 export interface Column {
   /** A SQL expression (a column name or a JSON path expression); never user input. */
   sql: string;
@@ -83,8 +90,8 @@ export function scimFilterToSql(filter: string, columns: Record<string, Column>,
       return `(${c.sql} ${sqlOp} ${param(value)})`;
     }
     if (c.type === 'timestamp') {
-      if (typeof value !== 'string' || Number.isNaN(Date.parse(value)) || !sqlOp) {
-        throw new FilterError(`"${attr}" is a date-time: use eq, ne, gt, ge, lt, le with an RFC 3339 string`);
+      if (typeof value !== 'string' || !RFC3339.test(value) || Number.isNaN(Date.parse(value)) || !sqlOp) {
+        throw new FilterError(`"${attr}" is a date-time: use eq, ne, gt, ge, lt, le with an RFC 3339 string (years 0001 to 9999)`);
       }
       return `(${c.sql} ${sqlOp} ${param(new Date(value).toISOString())}::timestamptz)`;
     }

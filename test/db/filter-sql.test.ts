@@ -71,6 +71,8 @@ describe('SCIM filter to SQL', () => {
     ['active eq false or score ge 30', ['bob', 'carol%']],
     ['meta_lastModified gt "2026-01-01T00:00:00Z"', ['bob', 'carol%']],
     ['meta_lastModified lt "2026-01-01T00:00:00Z"', ['dave_x']],
+    ['meta_lastModified ge "2026-03-01"', ['bob', 'carol%']],
+    ['meta_lastModified lt "2026-01-01T01:00:00.5+01:00"', ['Alice', 'dave_x']],
     ['(userName eq "bob" or userName eq "alice") and not (active eq false)', ['Alice']],
   ])('%s', async (filter, want) => {
     expect(await viaSql(filter)).toEqual(want);
@@ -84,6 +86,11 @@ describe('SCIM filter to SQL', () => {
     ['a number past 2^53 (no bigint either)', 'score gt 1e300', /is a whole number/],
     ['a number that parses as Infinity', 'score gt 1e999', /is a whole number/],
     ['a bad date', 'meta_lastModified gt "yesterday"', /date-time/],
+    ['a date PostgreSQL cannot read (year 10000)', 'meta_lastModified gt "10000-01-01"', /date-time/],
+    ['a date in year 0000', 'meta_lastModified gt "0000-01-01T00:00:00Z"', /date-time/],
+    ['a number JavaScript would read as a date', 'meta_lastModified gt "1"', /date-time/],
+    ['a time without its offset', 'meta_lastModified gt "2026-01-01T00:00:00"', /date-time/],
+    ['a month that does not exist', 'meta_lastModified gt "2026-13-01"', /date-time/],
     ['a value path', 'emails[type eq "work"]', /Value paths/],
   ])('refuses %s with invalidFilter', (_what, filter, message) => {
     expect(() => scimFilterToSql(filter, COLUMNS)).toThrow(FilterError);

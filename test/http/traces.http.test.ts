@@ -70,8 +70,9 @@ describe('traces API', () => {
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect(bad.body.code).toBe('invalid_filter');
-    // A number no bigint holds (1e999 parses as Infinity): the same, not a database error.
-    for (const filter of ['seq gt 1e999', 'seq gt 1e300', 'seq gt 1.5']) {
+    // A number no bigint holds (1e999 parses as Infinity), a date the database cannot read: the
+    // same, not a database error.
+    for (const filter of ['seq gt 1e999', 'seq gt 1e300', 'seq gt 1.5', 'time gt "10000-01-01"', 'time lt "0000-01-01T00:00:00Z"']) {
       const res = await stack.request('GET', `/v1/traces?filter=${encodeURIComponent(filter)}`, admin);
       expect([res.status, res.body.code]).toEqual([400, 'invalid_filter']);
     }
