@@ -159,6 +159,9 @@ function primaryEmail(emails: unknown): string | undefined {
   if (!Array.isArray(emails)) throw invalidValue('emails must be an array.');
   for (const e of emails) {
     if (!e || typeof e !== 'object' || typeof (e as { value?: unknown }).value !== 'string') throw invalidValue('each email needs a string value.');
+    // An address is at most 254 characters (RFC 5321); the primary one is indexed, and an index
+    // entry has a size limit (a longer one failed in the database).
+    optionalString((e as { value: string }).value, 'emails.value', 256);
   }
   const list = emails as { value: string; type?: string; primary?: boolean }[];
   return (list.find((e) => e.primary) ?? list.find((e) => e.type === 'work') ?? list[0])?.value;

@@ -184,6 +184,8 @@ describe('Users', () => {
     expectScimError(await scim('POST', '/Users', { body: { schemas: [USER], userName: u.userName.toUpperCase() } }), 409, 'uniqueness');
     expectScimError(await scim('POST', '/Users', { body: { schemas: [USER], displayName: 'No Name' } }), 400, 'invalidValue');
     expectScimError(await scim('POST', '/Users', { body: { schemas: [USER], userName: 'x@example.com', active: 'maybe' } }), 400, 'invalidValue');
+    const longEmail = `${randomUUID().repeat(8)}@example.com`;
+    expectScimError(await scim('POST', '/Users', { body: { schemas: [USER], userName: 'long-email@example.com', emails: [{ value: longEmail, primary: true }] } }), 400, 'invalidValue');
     expectScimError(await scim('POST', '/Users', { body: { userName: 'x@example.com' } }), 400, 'invalidSyntax');
     expectScimError(await scim('POST', '/Users', { body: '{"schemas": [' }), 400, 'invalidSyntax');
     expectScimError(await scim('PATCH', `/Users/${u.id}`, { body: { Operations: [{ op: 'replace', path: 'title', value: 'x' }] } }), 400, 'invalidSyntax');
