@@ -6,11 +6,13 @@ import { parse, type Filter } from 'scim2-parse-filter';
 export type ColumnType = 'text' | 'timestamp' | 'integer' | 'boolean';
 
 /**
- * An RFC 3339 date-time, or a date alone (midnight UTC), in years 0001-9999: what JavaScript and
- * PostgreSQL both read, and read alike (Date.parse also takes "1" or year 10000, which the
- * database refuses).
+ * An RFC 3339 date-time, or a date alone (midnight UTC): Date.parse also reads "1" (as 2001) or a
+ * time without its offset (as local time). And only instants in years 0001-9999 (UTC), which
+ * PostgreSQL reads too: it refuses year 0 and years past 9999.
  */
-const RFC3339 = /^(?!0000)\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2}))?$/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2}))?$/;
+const EARLIEST = Date.parse('0001-01-01T00:00:00Z');
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
 
 export interface Column {
   /** A SQL expression (a column name or a JSON path expression); never user input. */
@@ -90,10 +92,11 @@ export function scimFilterToSql(filter: string, columns: Record<string, Column>,
       return `(${c.sql} ${sqlOp} ${param(value)})`;
     }
     if (c.type === 'timestamp') {
-      if (typeof value !== 'string' || !RFC3339.test(value) || Number.isNaN(Date.parse(value)) || !sqlOp) {
+      const at = typeof value === 'string' && RFC3339.test(value) ? Date.parse(value) : NaN;
+      if (!(at >= EARLIEST && at <= LATEST) || !sqlOp) {
         throw new FilterError(`"${attr}" is a date-time: use eq, ne, gt, ge, lt, le with an RFC 3339 string (years 0001 to 9999)`);
       }
-      return `(${c.sql} ${sqlOp} ${param(new Date(value).toISOString())}::timestamptz)`;
+      return `(${c.sql} ${sqlOp} ${param(new Date(at).toISOString())}::timestamptz)`;
     }
     if (typeof value !== 'string') throw new FilterError(`"${attr}" is a string: compare it with a quoted value`);
     const col = c.caseExact ? c.sql : `lower(${c.sql})`;

@@ -88,6 +88,7 @@ describe('SCIM filter to SQL', () => {
     ['a bad date', 'meta_lastModified gt "yesterday"', /date-time/],
     ['a date PostgreSQL cannot read (year 10000)', 'meta_lastModified gt "10000-01-01"', /date-time/],
     ['a date in year 0000', 'meta_lastModified gt "0000-01-01T00:00:00Z"', /date-time/],
+    ['an instant in year 0000 (UTC)', 'meta_lastModified gt "0001-01-01T00:00:00+01:00"', /date-time/],
     ['a number JavaScript would read as a date', 'meta_lastModified gt "1"', /date-time/],
     ['a time without its offset', 'meta_lastModified gt "2026-01-01T00:00:00"', /date-time/],
     ['a month that does not exist', 'meta_lastModified gt "2026-13-01"', /date-time/],
