@@ -3,6 +3,7 @@
 // activities for calls that change the context.
 import { randomUUID } from 'node:crypto';
 import { argsDigest } from '../audit/digest';
+import { Problem } from '../http/problem';
 import type { TraceStore } from '../audit/trace-store';
 import type { TraceBody, TraceRecord } from '../audit/trace-types';
 import type { DirectoryRepository } from '../directory/directory-repository';
@@ -61,6 +62,11 @@ export interface CommitOptions {
   credentialRefId?: string | null;
   /** A call the workflow holds is answered `pending`, not decided again (see AppendOptions.unlessHeld). */
   unlessHeld?: boolean;
+  /**
+   * A gateway asked: a callId already recorded is answered with its record only if that record is
+   * of this very call (see DecisionService.answer).
+   */
+  fromGateway?: boolean;
 }
 
 export interface DecisionServiceDeps {
@@ -135,7 +141,7 @@ export class DecisionService {
   /** The decision plus the path: policy only, person confirms, or approval chain and provisioning. */
   async plan(task: TaskRecord, call: ToolCallRequest, inContext: boolean): Promise<EvaluatedPlan> {
     const evaluated = await this.evaluate(task, call);
-    const digest = argsDigest({ taskId: task.taskId, toolId: call.toolId, arguments: call.arguments ?? {} });
+    const digest = heldCallDigest(task.taskId, call);
     const base = Object.assign({}, evaluated, { digest, reach: 'in-context' as Reach, needsConfirmation: false, needsApproval: evaluated.decision === 'escalate', needsProvisioning: false });
     if (evaluated.decision === 'deny' || evaluated.decision === 'throttle' || inContext) return base;
     const policy = this.deps.policy.active();
@@ -244,6 +250,29 @@ export class DecisionService {
     if (record.traceId === traceId) {
       if (session?.after) task.session = session.after;
       if (allowed) this.rates.record(scopeKeys(task, call.toolId, outcome.appId), Date.parse(call.requestedAt), horizonsOf(this.deps.policy.active().bundle));
+      return this.result(record);
+    }
+    return opts.fromGateway ? this.answer(record, call) : this.result(record);
+  }
+
+  /**
+   * A gateway's answer from the recorded decision (or escalation) of its callId. A callId names one
+   * call: a request that reuses it for another tool or other arguments is refused (409), never
+   * given the other call's decision, which its gateway would take for its own.
+   */
+  answer(record: TraceRecord, call: Pick<ToolCallRequest, 'callId' | 'toolId' | 'arguments'>): ToolCallResult {
+    const b = record.body;
+    const empty = !call.arguments || Object.keys(call.arguments).length === 0;
+    // Recorded as DecisionService.commit and plan digest them; no arguments and {} alike.
+    const digests =
+      record.kind === 'escalation'
+        ? [heldCallDigest(b.taskId!, call)]
+        : empty
+          ? [argsDigest(undefined), argsDigest({})]
+          : [argsDigest(call.arguments)];
+    if (b.toolId !== call.toolId || !digests.includes(b.argsDigest!)) {
+      const other = b.toolId !== call.toolId ? `for tool ${b.toolId}` : 'with other arguments';
+      throw new Problem(409, 'call_conflict', `Call ${call.callId} was recorded ${other}: a new call needs a new callId.`);
     }
     return this.result(record);
   }
@@ -275,6 +304,11 @@ export class DecisionService {
     const shared = `apps/${app.id}/agent-credential`;
     return (await this.deps.secrets.get(shared)) ? shared : undefined;
   }
+}
+
+/** The digest an escalation records: of the task, the tool and the arguments. */
+function heldCallDigest(taskId: string, call: Pick<ToolCallRequest, 'toolId' | 'arguments'>): string {
+  return argsDigest({ taskId, toolId: call.toolId, arguments: call.arguments ?? {} });
 }
 
 /** A copy without the undefined fields, in the same order (twice per decision: a loop, not entries and their pairs). */

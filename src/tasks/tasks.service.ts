@@ -188,7 +188,7 @@ export class TasksService {
       // Past its TTL the task is over even before its workflow's timer has collapsed it.
       const reason = { code: 'task_not_active', message: `The task is ${task.status === 'active' ? 'expired' : task.status}.` };
       const outcome = { decision: 'deny' as const, reason, policyVersion: this.s.policy.active().version };
-      return { result: await this.s.decisions.commit(task, call, outcome, undefined, [], { unlessHeld: true }), path: 'projection' };
+      return { result: await this.s.decisions.commit(task, call, outcome, undefined, [], { unlessHeld: true, fromGateway: true }), path: 'projection' };
     }
     const entry = live.get(call.toolId);
     const inContext = entry && (!entry.grant.expiresAt || Date.parse(entry.grant.expiresAt) > now) ? entry : undefined;
@@ -197,7 +197,7 @@ export class TasksService {
     // call the policy refuses, which changes no context (an agent hammering a forbidden tool costs
     // the workflow nothing and does not grow its history). The rest changes the context: workflow.
     if (evaluated.decision === 'deny' || evaluated.decision === 'throttle' || (inContext && evaluated.decision !== 'escalate')) {
-      const opts = { credentialRefId: inContext?.credentialRefId ?? null, unlessHeld: true };
+      const opts = { credentialRefId: inContext?.credentialRefId ?? null, unlessHeld: true, fromGateway: true };
       return { result: await this.s.decisions.commit(task, call, evaluated, undefined, [], opts), path: 'projection' };
     }
     return { result: await this.askWorkflow(task, call), path: 'workflow' };
@@ -207,7 +207,7 @@ export class TasksService {
     // A call decided before (perhaps by an earlier run of the workflow, which no longer knows its
     // update id) keeps its first answer.
     const known = await this.s.traces.findCall(task.taskId, call.callId);
-    if (known) return this.s.decisions.result(known);
+    if (known) return this.s.decisions.answer(known, call);
     // The answer goes out once the decision is committed. When this process's worker recorded it,
     // that is before the update's answer has made its way back through the workflow task and the
     // server (measured: a new grant's p50 29-31 ms → 24-27 ms). The committed record is the answer
@@ -220,20 +220,19 @@ export class TasksService {
       const first = await Promise.race([update, here.decided.then((recorded) => ({ recorded }))]);
       if ('recorded' in first) {
         update.catch(() => undefined); // answered already; its outcome is the same decision
-        return this.s.decisions.result(first.recorded);
+        return this.s.decisions.answer(first.recorded, call);
       }
-      const result = first;
-      // The workflow never carries credential references (they would sit in its history): an
-      // allowed call gets its reference from the trace, as a later read of the call does.
-      if (result.decision !== 'allow') return result;
-      const recorded = await this.s.traces.get(result.traceId);
-      return recorded ? this.s.decisions.result(recorded) : result;
+      // The answer is read from the trace: the workflow never carries credential references (they
+      // would sit in its history), and a concurrent request that reused this callId for another
+      // call was joined to the first one's update, whose record tells.
+      const recorded = await this.s.traces.get(first.traceId);
+      return recorded ? this.s.decisions.answer(recorded, call) : first;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         // The workflow already finished (the task collapsed): the projection says so on re-read.
         const current = (await this.s.tasks.get(task.taskId))!;
         const reason = { code: 'task_not_active', message: `The task is ${current.status === 'active' ? 'not running' : current.status}.` };
-        return this.s.decisions.commit(current, call, { decision: 'deny', reason, policyVersion: this.s.policy.active().version });
+        return this.s.decisions.commit(current, call, { decision: 'deny', reason, policyVersion: this.s.policy.active().version }, undefined, [], { fromGateway: true });
       }
       if (err instanceof WorkflowUpdateFailedError) throw new Problem(400, 'invalid_tool_call', String(err.cause?.message ?? err.message));
       throw err;

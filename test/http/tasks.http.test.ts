@@ -117,6 +117,44 @@ describe('tasks API', () => {
     expect(repeated.body.traceId).toBe((await stack.services.traces.findDecision(taskId, 'u1'))!.traceId);
   });
 
+  it('refuses a callId reused for another call with 409 on every path, never answering with the other call\'s decision', async () => {
+    const taskId = await newTask();
+    const call = (callId: string, toolId: string, args?: Record<string, unknown>) =>
+      stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: args === undefined ? { callId, toolId } : { callId, toolId, arguments: args } });
+    const expectConflict = (res: { status: number; body: any }) => {
+      expect(res.status).toBe(409);
+      expect(res.body).toMatchObject({ code: 'call_conflict', detail: expect.stringContaining('a new call needs a new callId') });
+    };
+    // Decided by the workflow (a new grant), then in context (the projection).
+    const first = await call('c1', 'github.read_repo', { repo: 'acme/api' });
+    expect(first.body.decision).toBe('allow');
+    const inContext = await call('c2', 'github.read_repo', { repo: 'acme/web' });
+    expect(inContext.body.decision).toBe('allow');
+    expectConflict(await call('c2', 'github.read_repo', { repo: 'acme/secrets' })); // projection, other arguments
+    expectConflict(await call('c1', 'github.create_pr', { repo: 'acme/api', title: 't', head: 'b' })); // workflow, other tool
+    expect((await call('c2', 'github.read_repo', { repo: 'acme/web' })).body).toEqual(inContext.body); // the same call: its answer
+    // A denial, reused for a tool that would be allowed; no arguments and {} are the same call.
+    const denied = await call('d1', 'shadow.exfiltrate');
+    expect(denied.body.decision).toBe('deny');
+    expectConflict(await call('d1', 'github.read_repo', { repo: 'acme/api' }));
+    expect((await call('d1', 'shadow.exfiltrate', {})).body).toEqual(denied.body);
+    // A held call: its escalation answers only the call it holds.
+    const held = await call('h1', 'github.delete_branch', { repo: 'acme/api', branch: 'old' });
+    expect([held.status, held.body.decision]).toEqual([202, 'pending']);
+    expectConflict(await call('h1', 'github.delete_branch', { repo: 'acme/api', branch: 'main' }));
+    expect((await call('h1', 'github.delete_branch', { repo: 'acme/api', branch: 'old' })).body).toEqual(held.body);
+    // Two requests at once under one callId, for two tools the workflow would grant: one is decided,
+    // the other refused (joined to the first one's update, or finding its record).
+    const both = await Promise.all([call('x1', 'github.create_pr', { repo: 'acme/api', title: 't', head: 'b' }), call('x1', 'web.fetch', { url: 'https://example.com/' })]);
+    expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+    // Nothing was recorded for the refused requests.
+    const recorded = await stack.database.db.query<{ call_id: string; tool_id: string }>(
+      "select call_id, tool_id from decision_traces where task_id = $1 and kind in ('decision', 'escalation') order by seq",
+      [taskId],
+    );
+    expect(recorded.map((r) => r.call_id)).toEqual(['c1', 'c2', 'd1', 'h1', 'x1']);
+  });
+
   it("throttles a task's 101st repository read in a minute (the example rule), saying when to retry; another task is not", async () => {
     const taskId = await newTask();
     const read = (task: string, callId: string) =>
