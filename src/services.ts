@@ -7,6 +7,7 @@ import { ApprovalRepository } from './approvals/approval-repository';
 import { serviceCheckpointSigner, type CheckpointSigner } from './audit/checkpoints';
 import { TraceStore } from './audit/trace-store';
 import type { Config } from './config/config';
+import { makePrivateDir } from './config/data-dir';
 import { CredentialBroker } from './credentials/credential-broker';
 import { openDatabase } from './db/open-database';
 import { PgliteClient } from './db/pglite-client';
@@ -44,7 +45,7 @@ export interface Services {
 }
 
 export async function createServices(config: Config, opts: { db?: SqlClient; secrets?: SecretStore } = {}): Promise<Services> {
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  makePrivateDir(config.dataDir);
   const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const masterKey = loadMasterKey({ keyBase64: config.vault.keyBase64, keyFile: config.vault.keyFile });
   const secrets = opts.secrets ?? new EncryptedSecretStore(db, masterKey);

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig } from './config/config';
+import { makePrivateDir } from './config/data-dir';
 import { runOrchestrator } from './orchestrator';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -23,7 +24,7 @@ function devTokens(dataDir: string): { env: string; file: string } {
 
 async function main(): Promise<void> {
   const dataDir = path.resolve(process.env.DATA_DIR ?? '.data');
-  fs.mkdirSync(dataDir, { recursive: true });
+  makePrivateDir(dataDir);
   const env = { ...process.env };
   let tokenFile: string | undefined;
   if (!env.AUTH_TOKENS && !env.AUTH_TOKEN_HASHES) {

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { makePrivateDir } from '../config/data-dir';
 
 export function loadMasterKey(opts: { keyBase64?: string; keyFile: string }): Buffer {
   if (opts.keyBase64) return checked(Buffer.from(opts.keyBase64, 'base64'), 'VAULT_KEY');
@@ -10,7 +11,7 @@ export function loadMasterKey(opts: { keyBase64?: string; keyFile: string }): Bu
     if (mode) throw new Error(`VAULT_KEY_FILE=${opts.keyFile}: readable by group or others (chmod 600 it)`);
     return checked(Buffer.from(fs.readFileSync(opts.keyFile, 'utf8').trim(), 'base64'), `VAULT_KEY_FILE=${opts.keyFile}`);
   }
-  fs.mkdirSync(path.dirname(opts.keyFile), { recursive: true });
+  makePrivateDir(path.dirname(opts.keyFile));
   const key = randomBytes(32);
   // 'wx': two processes starting together never overwrite each other's key.
   try {
