@@ -7,7 +7,7 @@
 // Refused at the edge instead, as invalid input, in the surface's own error format (problem+json,
 // or SCIM's error), before anything is done.
 import { Injectable, type ArgumentMetadata, type PipeTransform } from '@nestjs/common';
-import { Problem } from './problem';
+import { invalidRequest } from './validate';
 
 /** Levels of arrays and objects a request may nest (a SCIM PATCH value path needs a handful). */
 export const MAX_DEPTH = 32;
@@ -29,10 +29,7 @@ export function refusedInputAt(value: unknown, path: (string | number)[] = []): 
 /** Refuses input found by refusedInputAt (400 invalid_request, naming where it is). */
 export function assertAcceptableInput(value: unknown, where: string): void {
   const found = refusedInputAt(value);
-  if (found) {
-    const path = [where, ...found.path].join('.');
-    throw new Problem(400, 'invalid_request', `${path}: ${found.reason}`, { errors: [{ path, message: found.reason }] });
-  }
+  if (found) throw invalidRequest([{ path: [where, ...found.path].join('.'), message: found.reason }]);
 }
 
 /** Every route's body, query and path parameters (global: APP_PIPE). */

@@ -5,6 +5,10 @@ import { Problem } from './problem';
 export function validate<S extends z.ZodType>(schema: S, value: unknown, what = 'body'): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const errors = parsed.error.issues.map((i) => ({ path: [what, ...i.path].join('.'), message: i.message }));
-  throw new Problem(400, 'invalid_request', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+  throw invalidRequest(parsed.error.issues.map((i) => ({ path: [what, ...i.path].join('.'), message: i.message })));
+}
+
+/** The 400 for input refused at the edge: each error's path (`body.a.b`) and why, in the detail too. */
+export function invalidRequest(errors: { path: string; message: string }[]): Problem {
+  return new Problem(400, 'invalid_request', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
 }
