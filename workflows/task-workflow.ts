@@ -274,7 +274,11 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
   }
 
   let via: GrantVia = plan.needsApproval ? 'approval' : 'user-confirmation';
-  if (plan.needsProvisioning) {
+  // Another call of the tool may have brought it into the context meanwhile (provisioned, or a
+  // credential minted): access exists, and the re-check planned no provisioning (no entitlement).
+  // Runs from before the patch provisioned anyway, and their record of it failed for ever.
+  const accessInContext = again.reach === 'in-context' && patched('no-provisioning-in-context');
+  if (plan.needsProvisioning && !accessInContext) {
     const provisioned = await provision(state, req, again, options);
     if (!provisioned.ok) {
       return finish(() => deny(state, req, { code: 'provisioning_failed', message: provisioned.message }, again), 'approved');

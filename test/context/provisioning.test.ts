@@ -98,6 +98,32 @@ describe('just-in-time provisioning', () => {
     expect(world.scim.membersOf('crm-users')).toEqual([]);
     await world.recordHistory('provisioning-across-worker-restart', taskWorkflowId(taskId));
   });
+
+  it('allows a second held call of the tool, approved after the first was provisioned, without provisioning again', async () => {
+    const taskId = await world.newTask({ agentId: await world.newAgent() });
+    // Two calls of the tool, each held for carol's approval (neither is in the context yet).
+    const first = await approvedByCarol(taskId);
+    const second = `call-${randomUUID()}`;
+    expect((await world.call(taskId, 'crm.read_customer', { customerId: 'c-43' }, { callId: second })).status).toBe(202);
+    const secondCard = await world.card(SLACK_IDS.carol, taskId, { nth: 1 });
+    expect((await first.decided).body).toMatchObject({ decision: 'allow' });
+    const account = aliceInTarget()[0];
+
+    // The second approval finds the tool in the context: a policy re-check, nothing to provision.
+    const waiting = world.call(taskId, 'crm.read_customer', { customerId: 'c-43' }, { callId: second, waitSeconds: 30 });
+    expect(await world.click(SLACK_IDS.carol, 'approve_task', secondCard.value)).toBe(200);
+    expect((await waiting).body).toMatchObject({ callId: second, decision: 'allow' });
+    expect(aliceInTarget()).toEqual([account]);
+    expect((await world.traces(taskId)).filter((t) => t.kind === 'grant')).toHaveLength(1);
+    expect((await world.task(taskId)).body.provisioned).toEqual([expect.objectContaining({ appId: 'crm', entitlementId: 'crm-user', status: 'active' })]);
+
+    // Before, the second provisioning ran with no entitlement and its record failed forever: the
+    // task could not end.
+    const ended = await world.stack.request('POST', `/v1/tasks/${taskId}/end`);
+    expect(ended.body).toEqual({ taskId, status: 'ended', revoked: ['crm.read_customer'] });
+    expect(world.scim.membersOf('crm-users')).toEqual([]);
+    await world.recordHistory('jit-second-approval-in-context', taskWorkflowId(taskId));
+  });
 });
 
 describe('deprovisioning against a failing target', () => {
