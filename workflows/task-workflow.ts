@@ -283,6 +283,9 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
     if (!provisioned.ok) {
       return finish(() => deny(state, req, { code: 'provisioning_failed', message: provisioned.message }, again), 'approved');
     }
+    // The task ended while its access was created: the call was still pending, so it is denied,
+    // and the collapse removes the access just recorded.
+    if (ended() && patched('deny-ended-during-provisioning')) return finish(() => deny(state, req, endedReason(), again), 'cancelled');
     via = 'provisioning';
   }
   // "Approve once" lets this call through without adding the tool to the context.

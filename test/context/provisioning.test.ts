@@ -99,6 +99,30 @@ describe('just-in-time provisioning', () => {
     await world.recordHistory('provisioning-across-worker-restart', taskWorkflowId(taskId));
   });
 
+  it('denies an approved call whose task ends while its access is being provisioned, and removes that access', async () => {
+    const taskId = await world.newTask({ agentId: await world.newAgent() });
+    let ending: ReturnType<ContextWorld['stack']['request']> | undefined;
+    // The membership is added, its answer is lost (the step retries), and meanwhile the task ends.
+    world.scim.failNext({
+      status: 503,
+      method: 'PATCH',
+      path: /^\/Groups\//,
+      after: true,
+      meanwhile: () => {
+        ending = world.stack.request('POST', `/v1/tasks/${taskId}/end`);
+      },
+    });
+    const { callId, decided } = await approvedByCarol(taskId);
+    // Still pending when the end came: denied (it was allowed, then revoked by the collapse).
+    expect((await decided).body).toMatchObject({ callId, decision: 'deny', reason: { code: 'task_not_active' } });
+    expect((await ending!).body).toEqual({ taskId, status: 'ended', revoked: [] });
+    expect(world.scim.membersOf('crm-users')).toEqual([]);
+    expect(aliceInTarget().every((u) => !u.active)).toBe(true);
+    expect((await world.task(taskId)).body).toMatchObject({ context: [], provisioned: [expect.objectContaining({ appId: 'crm', status: 'revoked' })] });
+    expect((await world.traces(taskId)).filter((t) => t.kind === 'decision').map((t) => t.body.decision)).toEqual(['deny']);
+    await world.recordHistory('provisioning-then-ended', taskWorkflowId(taskId));
+  });
+
   it('allows a second held call of the tool, approved after the first was provisioned, without provisioning again', async () => {
     const taskId = await world.newTask({ agentId: await world.newAgent() });
     // Two calls of the tool, each held for carol's approval (neither is in the context yet).
