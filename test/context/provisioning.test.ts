@@ -28,6 +28,11 @@ async function approvedByCarol(taskId: string, waitSeconds = 30) {
   return { callId, decided: waiting };
 }
 
+/** The next membership PATCH takes effect and its answer is lost (a 503); `meanwhile` runs as it fails. */
+function membershipAnswerLost(meanwhile: () => void): void {
+  world.scim.failNext({ status: 503, method: 'PATCH', path: /^\/Groups\//, after: true, meanwhile });
+}
+
 describe('just-in-time provisioning', () => {
   it('provisions the account and group membership after the app owner approves, and removes both when the task ends', async () => {
     const taskId = await world.newTask({ agentId: await world.newAgent() });
@@ -70,16 +75,8 @@ describe('just-in-time provisioning', () => {
   it('provisions exactly once when the worker dies while the membership is being added', async () => {
     const taskId = await world.newTask({ agentId: await world.newAgent() });
     let stopping: Promise<void> | undefined;
-    // The PATCH that adds the member takes effect, its answer is lost, and the worker goes down.
-    world.scim.failNext({
-      status: 503,
-      method: 'PATCH',
-      path: /^\/Groups\//,
-      after: true,
-      meanwhile: () => {
-        stopping = world.stack.stopWorker();
-      },
-    });
+    // The member is added, its answer is lost, and the worker goes down.
+    membershipAnswerLost(() => (stopping = world.stack.stopWorker()));
     const { callId, decided } = await approvedByCarol(taskId, 60);
     await world.eventually(async () => stopping !== undefined, 'the worker to be stopped');
     await stopping;
@@ -102,16 +99,8 @@ describe('just-in-time provisioning', () => {
   it('denies an approved call whose task ends while its access is being provisioned, and removes that access', async () => {
     const taskId = await world.newTask({ agentId: await world.newAgent() });
     let ending: ReturnType<ContextWorld['stack']['request']> | undefined;
-    // The membership is added, its answer is lost (the step retries), and meanwhile the task ends.
-    world.scim.failNext({
-      status: 503,
-      method: 'PATCH',
-      path: /^\/Groups\//,
-      after: true,
-      meanwhile: () => {
-        ending = world.stack.request('POST', `/v1/tasks/${taskId}/end`);
-      },
-    });
+    // The member is added, its answer is lost (the step retries), and meanwhile the task ends.
+    membershipAnswerLost(() => (ending = world.stack.request('POST', `/v1/tasks/${taskId}/end`)));
     const { callId, decided } = await approvedByCarol(taskId);
     // Still pending when the end came: denied (it was allowed, then revoked by the collapse).
     expect((await decided).body).toMatchObject({ callId, decision: 'deny', reason: { code: 'task_not_active' } });
