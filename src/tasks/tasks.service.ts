@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Services } from '../services';
 import { Problem } from '../http/problem';
+import { updateWhenReady } from '../temporal/update-when-ready';
 import { taskWorkflow } from '../../workflows/task-workflow';
 import {
   AGENT_ID,
@@ -214,9 +215,8 @@ export class TasksService {
     // either way, and a retried workflow task finds it and keeps it (see decideCall).
     const here = this.s.traces.whenDecided(task.taskId, call.callId);
     try {
-      const update = this.temporal.workflow
-        .getHandle(task.workflowId)
-        .executeUpdate(requestToolCallUpdate, { args: [call], updateId: toolCallUpdateId(call.callId) });
+      const handle = this.temporal.workflow.getHandle(task.workflowId);
+      const update = updateWhenReady(() => handle.executeUpdate(requestToolCallUpdate, { args: [call], updateId: toolCallUpdateId(call.callId) }));
       const first = await Promise.race([update, here.decided.then((recorded) => ({ recorded }))]);
       if ('recorded' in first) {
         update.catch(() => undefined); // answered already; its outcome is the same decision
@@ -246,7 +246,8 @@ export class TasksService {
     const task = await this.s.tasks.get(taskId);
     if (!task) throw new Problem(404, 'task_not_found', `No task ${taskId}.`);
     try {
-      return await this.temporal.workflow.getHandle(task.workflowId).executeUpdate(endTaskUpdate, { args: [how] });
+      const handle = this.temporal.workflow.getHandle(task.workflowId);
+      return await updateWhenReady(() => handle.executeUpdate(endTaskUpdate, { args: [how] }));
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
       const ended = (await this.s.tasks.get(taskId))!;
