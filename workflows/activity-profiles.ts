@@ -18,6 +18,25 @@ export const acts = proxyActivities<TaskActivities>(SHORT);
 export const local = proxyLocalActivities<TaskActivities>(SHORT);
 
 /**
+ * The same local activities, run one at a time (each starts once the one before it settled).
+ * Concurrent local activities of one run (a held call's decision beside a new call's, two approval
+ * steps) were recorded in an order their replay could not reproduce, the completions falling into
+ * other activations, so a worker that replayed such a history failed it as nondeterministic.
+ */
+export function oneAtATime(acts: typeof local): typeof local {
+  let last: Promise<unknown> = Promise.resolve();
+  return new Proxy(acts, {
+    get(target, name: keyof typeof local) {
+      return (...args: unknown[]) => {
+        const run = last.then(() => (target[name] as (...a: unknown[]) => Promise<unknown>)(...args));
+        last = run.catch(() => undefined);
+        return run;
+      };
+    },
+  });
+}
+
+/**
  * Slack posts: retried while Slack is down (a 429's Retry-After sets the next delay), for at most a
  * day: a card that never arrives delays no decision, because the approval step's timer runs anyway.
  */

@@ -1,5 +1,6 @@
 // The task workflow's state as a plain class, so tests can drive it without a server.
 import { ApplicationFailure } from '@temporalio/workflow';
+import type { local } from './activity-profiles';
 import type {
   ApprovalAnswer,
   CarriedState,
@@ -28,6 +29,8 @@ export class TaskState {
   private readonly answered = new Map<string, ApprovalAnswer>();
   endRequest?: EndTaskRequest;
   collapsed?: CollapseResult;
+  /** The run's local activities (the workflow sets them: one at a time, or as runs before that did). */
+  local!: typeof local;
 
   constructor(readonly input: TaskInput) {
     for (const entry of input.carried?.context ?? []) this.context.set(entry.toolId, entry);

@@ -12,7 +12,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { EvaluatedPlan } from '../activities';
-import { local, deprovisioningWithin, notify, provisioning } from './activity-profiles';
+import { local, deprovisioningWithin, notify, oneAtATime, provisioning } from './activity-profiles';
 import {
   answerApprovalUpdate,
   approverRemovedSignal,
@@ -48,6 +48,8 @@ export interface TaskWorkflowOptions {
 
 export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOptions = {}): Promise<CollapseResult> {
   const state = new TaskState(input);
+  // Runs from before keep their concurrent local activities (their histories replay as recorded).
+  state.local = patched('local-activities-one-at-a-time') ? oneAtATime(local) : local;
   const historyLimit = options.historyEventsLimit ?? HISTORY_EVENTS_LIMIT;
   const inFlight = new Set<Promise<void>>();
   const track = (settling: Promise<void>) => {
@@ -145,7 +147,7 @@ function refusal(type: string, message: string) {
 }
 
 async function deny(state: TaskState, req: ToolCallRequest, reason: Reason, plan?: EvaluatedPlan): Promise<ToolCallResult> {
-  return local.commitDecision({
+  return state.local.commitDecision({
     taskId: state.input.taskId,
     call: req,
     outcome: { ...(plan ?? {}), decision: 'deny', reason },
@@ -164,15 +166,15 @@ async function decide(
   // One local activity plans the call and, when the plan decides it at once, records the decision
   // (a round trip between the worker and the workflow less); runs from before this took two.
   const decided = patched('decide-in-one-activity')
-    ? await local.decideCall({ taskId, call: req, inContext })
-    : { plan: await local.evaluateCall({ taskId, call: req, inContext }) };
+    ? await state.local.decideCall({ taskId, call: req, inContext })
+    : { plan: await state.local.evaluateCall({ taskId, call: req, inContext }) };
   if (decided.result) {
     // decideCall returns a grant only with the allow it recorded.
     if (decided.grant) state.grant(decided.grant);
     return { result: decided.result };
   }
   const { plan } = decided;
-  if (plan.decision === 'deny' || plan.decision === 'throttle') return { result: await local.commitDecision({ taskId, call: req, outcome: plan }) };
+  if (plan.decision === 'deny' || plan.decision === 'throttle') return { result: await state.local.commitDecision({ taskId, call: req, outcome: plan }) };
   if (!plan.needsConfirmation && !plan.needsApproval) {
     const grant = inContext ? undefined : contextEntry(req, plan, plan.needsProvisioning ? 'provisioning' : 'policy');
     if (grant && plan.needsProvisioning) {
@@ -180,7 +182,7 @@ async function decide(
       const provisioned = await provision(state, req, plan, options);
       if (!provisioned.ok) return { result: await deny(state, req, { code: 'provisioning_failed', message: provisioned.message }, plan) };
     }
-    const result = await local.commitDecision({ taskId, call: req, outcome: plan, grant });
+    const result = await state.local.commitDecision({ taskId, call: req, outcome: plan, grant });
     if (grant && result.decision === 'allow') state.grant(grant);
     return { result };
   }
@@ -197,7 +199,7 @@ async function decide(
     answers: [],
   };
   state.hold(hold);
-  const result = await local.openHold({ taskId, call: req, approvalId: hold.approvalId, kind: hold.kind, plan });
+  const result = await state.local.openHold({ taskId, call: req, approvalId: hold.approvalId, kind: hold.kind, plan });
   return { result, held: settle(state, hold, options) };
 }
 
@@ -213,7 +215,7 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
   const finish = async (result: () => Promise<ToolCallResult>, status: 'approved' | 'denied' | 'timed_out' | 'cancelled') => {
     const decided = await result();
     state.remember(decided);
-    await local.closeHold({ approvalId: hold.approvalId, status, answer: hold.answer });
+    await state.local.closeHold({ approvalId: hold.approvalId, status, answer: hold.answer });
     // Every card of the approval shows the outcome; a Slack outage must not hold the decision back.
     cardUpdate(state, notify.updateCards({ approvalId: hold.approvalId, outcome: status, by: hold.answer?.personId, at: new Date().toISOString(), comment: hold.answer?.comment }));
     state.release(hold.approvalId);
@@ -239,12 +241,12 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
     }
     if (plan.needsApproval) {
       // A confirmed call that also needs approval continues on a fresh hold: a new card, a new id.
-      await local.closeHold({ approvalId: hold.approvalId, status: 'approved', answer: hold.answer });
+      await state.local.closeHold({ approvalId: hold.approvalId, status: 'approved', answer: hold.answer });
       cardUpdate(state, notify.updateCards({ approvalId: hold.approvalId, outcome: 'confirm', by: hold.answer?.personId, at: new Date().toISOString() }));
       state.release(hold.approvalId);
       hold = { ...hold, approvalId: uuid4(), kind: 'approval', answerers: [], answer: undefined };
       state.hold(hold);
-      await local.openHold({ taskId, call: req, approvalId: hold.approvalId, kind: 'approval', plan });
+      await state.local.openHold({ taskId, call: req, approvalId: hold.approvalId, kind: 'approval', plan });
     }
   }
 
@@ -267,10 +269,10 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
 
   // Hours may have passed: decide again with the current policy and the person's current HR state.
   const now = new Date().toISOString();
-  const again = await local.evaluateCall({ taskId, call: { ...req, requestedAt: now }, inContext: state.context.has(req.toolId), approved: true });
+  const again = await state.local.evaluateCall({ taskId, call: { ...req, requestedAt: now }, inContext: state.context.has(req.toolId), approved: true });
   if (ended()) return finish(() => deny(state, req, endedReason(), plan), 'cancelled');
   if (again.decision === 'deny' || again.decision === 'throttle') {
-    return finish(() => local.commitDecision({ taskId, call: req, outcome: { ...again, decision: 'deny' }, answers }), 'denied');
+    return finish(() => state.local.commitDecision({ taskId, call: req, outcome: { ...again, decision: 'deny' }, answers }), 'denied');
   }
 
   let via: GrantVia = plan.needsApproval ? 'approval' : 'user-confirmation';
@@ -291,7 +293,7 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
   // "Approve once" lets this call through without adding the tool to the context.
   const grant = choice === 'approve_once' || state.context.has(req.toolId) ? undefined : contextEntry(req, again, via, now);
   return finish(async () => {
-    const result = await local.commitDecision({ taskId, call: req, outcome: again, grant, answers });
+    const result = await state.local.commitDecision({ taskId, call: req, outcome: again, grant, answers });
     if (grant && result.decision === 'allow') state.grant(grant);
     return result;
   }, 'approved');
@@ -314,7 +316,7 @@ async function approvalChain(state: TaskState, hold: HeldCall): Promise<Approval
       deadline = carried.deadline;
       posting = Promise.resolve();
     } else {
-      const next = await local.nextApprovers({ taskId, appId: plan.appId!, route: plan.route!, fromStep: step });
+      const next = await state.local.nextApprovers({ taskId, appId: plan.appId!, route: plan.route!, fromStep: step });
       if (!next) return undefined;
       step = next.step;
       hold.answerers = next.approverIds;
@@ -366,7 +368,7 @@ async function provision(
       compensations.splice(compensations.indexOf(revoke), 1);
       done.entitlementGranted = false;
     }
-    await local.recordProvisioning({ taskId, appId, entitlementId, accountId: account.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [account.change, granted] });
+    await state.local.recordProvisioning({ taskId, appId, entitlementId, accountId: account.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [account.change, granted] });
     return { ok: true };
   } catch (err) {
     for (const undo of compensations) {
@@ -376,8 +378,8 @@ async function provision(
         else done.entitlementGranted = false;
       } catch (undoErr) {
         // Left behind: recorded so that collapse retries it until it is gone, and visible now.
-        await local.recordProvisioning({ taskId, appId, entitlementId, accountId: done.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [] });
-        await local.recordRevokeFailed({ taskId, appId, entitlementId, error: failureMessage(undoErr) });
+        await state.local.recordProvisioning({ taskId, appId, entitlementId, accountId: done.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [] });
+        await state.local.recordRevokeFailed({ taskId, appId, entitlementId, error: failureMessage(undoErr) });
         break;
       }
     }
@@ -393,7 +395,7 @@ function failureMessage(err: unknown): string {
 async function collapse(state: TaskState, options: TaskWorkflowOptions): Promise<CollapseResult> {
   const { taskId } = state.input;
   const end = state.endRequest!;
-  const marked = await local.markCollapsed({ taskId, status: end.status, reason: end.reason, by: end.by });
+  const marked = await state.local.markCollapsed({ taskId, status: end.status, reason: end.reason, by: end.by });
   const deprovisioning = deprovisioningWithin(options.deprovisionAttempts);
   for (const jit of marked.provisioned) {
     for (;;) {
@@ -401,14 +403,14 @@ async function collapse(state: TaskState, options: TaskWorkflowOptions): Promise
         const changes = [];
         if (jit.entitlementGranted) changes.push(await deprovisioning.revokeEntitlement({ taskId, appId: jit.appId, accountId: jit.accountId, entitlementId: jit.entitlementId }));
         if (jit.accountCreated) changes.push(await deprovisioning.deactivateAccount({ taskId, appId: jit.appId, accountId: jit.accountId }));
-        await local.recordDeprovisioned({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, changes });
+        await state.local.recordDeprovisioned({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, changes });
         break;
       } catch (err) {
         // The retry budget is spent: raise it (trace + metric, `revoke_failed` on the task) and keep trying.
-        await local.recordRevokeFailed({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, error: failureMessage(err) });
+        await state.local.recordRevokeFailed({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, error: failureMessage(err) });
         await sleep((options.revokeRetryPauseSeconds ?? 300) * 1000);
       }
     }
   }
-  return local.finishCollapse({ taskId, status: end.status, reason: end.reason, by: end.by });
+  return state.local.finishCollapse({ taskId, status: end.status, reason: end.reason, by: end.by });
 }
