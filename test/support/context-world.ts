@@ -17,6 +17,7 @@ import { AGENT_ID, DELEGATOR_ID, taskWorkflowId, type TaskInput } from '../../wo
 import { startScimTarget, type ScimTarget } from './scim-target';
 import { sendSignedClick, startSlackDouble, type SlackCall, type SlackDouble } from './slack-double';
 import { startStack, type Stack } from './stack';
+import type { Engine } from './databases';
 
 const { History } = temporal.api.history.v1;
 
@@ -154,7 +155,7 @@ const buttonsOf = (call: SlackCall): { action: string; value: string }[] =>
     .flatMap((b) => b.elements ?? [])
     .map((e) => ({ action: e.action_id ?? '', value: e.value ?? '' }));
 
-export async function startContextWorld(opts: { stepTimeoutSeconds?: number } = {}): Promise<ContextWorld> {
+export async function startContextWorld(opts: { stepTimeoutSeconds?: number; engine?: Engine; logLevel?: string } = {}): Promise<ContextWorld> {
   const governance = governanceCopy(opts.stepTimeoutSeconds ?? 300);
   // Whatever started is stopped again if a later part fails to start.
   const started: { stop(): Promise<void> }[] = [{ stop: async () => governance.remove() }];
@@ -170,7 +171,10 @@ export async function startContextWorld(opts: { stepTimeoutSeconds?: number } = 
     for (const group of ['crm-users', 'wiki-readers', 'wiki-editors']) scim.addGroup(group);
     scimProxy = await start(startFlakyProxy(scim.url));
     stack = await start(
-      startStack({ env: { SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL: slack.url, APPROVAL_SIGNING_KEY, GOVERNANCE_DIR: governance.dir } }),
+      startStack({
+        engine: opts.engine,
+        env: { SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL: slack.url, APPROVAL_SIGNING_KEY, GOVERNANCE_DIR: governance.dir, ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}) },
+      }),
     );
     for (const app of ['crm', 'wiki']) await stack.services.secrets.put(`apps/${app}/scim`, { baseUrl: scimProxy.url, token: scim.token });
   } catch (err) {

@@ -1,0 +1,237 @@
+// A soak test, run on demand (`npm run chaos`), not by `npm test`: concurrent tasks of two people
+// make random calls over every tool of the example bundle (repeated and conflicting callIds,
+// waits), while people click cards (the right one, or anyone; some never answer), tasks end or are
+// killed, TTLs run out and one person is offboarded. Optionally the worker restarts every few
+// seconds (CHAOS_RESTARTS=1) or the SCIM target and Slack fail for a while (CHAOS_OUTAGES=1).
+// Afterwards every task is ended and the invariants below are checked. A seed (CHAOS_SEED) picks
+// the choices; timing still varies. A stuck task's history is written to CHAOS_HISTORIES (a
+// directory), to replay. CHAOS_TASKS (16), CHAOS_ENGINE (pglite | postgres).
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { taskWorkflowId } from '../../workflows/messages';
+import type { Engine } from '../support/databases';
+import { historyJson, SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
+import { TOKENS } from '../support/stack';
+
+const env = process.env;
+const seed = Number(env.CHAOS_SEED ?? Date.now() % 100_000);
+let world: ContextWorld;
+beforeAll(async () => {
+  world = await startContextWorld({ stepTimeoutSeconds: 4, engine: env.CHAOS_ENGINE as Engine | undefined, logLevel: 'error' });
+}, 120_000);
+afterAll(async () => {
+  await world?.stop();
+});
+
+let state = seed;
+const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Arguments each tool's schema accepts (some of them escalate: a large refund, a customer export). */
+const TOOLS: Record<string, () => Record<string, unknown>> = {
+  'github.read_repo': () => ({ repo: 'acme/api' }),
+  'github.create_pr': () => ({ repo: 'acme/api', title: 't', head: pick(['a', 'b']) }),
+  'github.delete_branch': () => ({ repo: 'acme/api', branch: pick(['x', 'y']) }),
+  'wiki.read_page': () => ({ pageId: pick(['p1', 'p2']) }),
+  'wiki.edit_page': () => ({ pageId: 'p1', content: 'c' }),
+  'crm.read_customer': () => ({ customerId: pick(['c1', 'c2']) }),
+  'crm.export_customers': () => ({ segment: 'all', destination: 'https://example.com/x' }),
+  'payments.refund': () => ({ orderId: 'o1', amount: pick([10, 5000]) }),
+  'web.fetch': () => ({ url: 'https://example.com/' }),
+  'web.post': () => ({ url: 'https://example.com/', body: 'x' }),
+};
+const AGENTS = { alice: ['coding-agent', 'research-agent'], dave: ['support-agent'] } as const;
+
+interface Sent {
+  taskId: string;
+  callId: string;
+  toolId: string;
+  args: Record<string, unknown>;
+  status: number;
+  body: Record<string, any>;
+  sentAt: number;
+}
+
+it(`keeps every invariant through random concurrent work (seed ${seed})`, async () => {
+  const problems: string[] = [];
+  const sent: Sent[] = [];
+  /** When each task's end (or kill switch) returned, in epoch ms. */
+  const ended = new Map<string, number>();
+  let offboardedAt = Infinity;
+  let running = true;
+
+  const clicked = new Set<unknown>();
+  const clicking = (async () => {
+    while (running) {
+      for (const card of world.slack.callsOf('chat.postMessage')) {
+        if (clicked.has(card)) continue;
+        clicked.add(card);
+        const buttons = ((card.body.blocks ?? []) as { type: string; elements?: { action_id: string; value: string }[] }[])
+          .filter((b) => b.type === 'actions')
+          .flatMap((b) => b.elements ?? []);
+        if (!buttons.length) continue;
+        // Cards go to a person's DM channel: D… for the user U….
+        const addressee = Object.values(SLACK_IDS).find((id) => `D${id.slice(1)}` === card.body.channel);
+        const who = random() < 0.7 && addressee ? addressee : pick(Object.values(SLACK_IDS));
+        const button = pick(buttons);
+        const answers = random() >= 0.3; // else never answered: the step times out
+        void (async () => {
+          await sleep(random() * 1500);
+          if (!answers) return;
+          const status = await world.click(who, button.action_id, button.value);
+          if (status >= 500) problems.push(`click ${button.action_id} by ${who}: ${status}`);
+        })();
+      }
+      await sleep(50);
+    }
+  })();
+
+  const disrupting = (async () => {
+    while (running) {
+      await sleep(800 + random() * 2000);
+      if (!running) break;
+      if (env.CHAOS_RESTARTS) {
+        await world.stack.stopWorker();
+        await sleep(random() * 1500);
+        await world.stack.startWorker();
+      }
+      if (env.CHAOS_OUTAGES) {
+        world.scimProxy.failing = true;
+        if (random() < 0.5) world.slack.failNext(1 + Math.floor(random() * 3), { status: 500 });
+        await sleep(random() * 3000);
+        world.scimProxy.failing = false;
+      }
+    }
+  })();
+
+  const call = async (taskId: string, toolId: string, args: Record<string, unknown>, callId = `c-${randomUUID()}`, waitSeconds = 0): Promise<Sent> => {
+    const sentAt = Date.now();
+    const res = await world.call(taskId, toolId, args, { callId, waitSeconds });
+    const record = { taskId, callId, toolId, args, status: res.status, body: res.body as Record<string, any>, sentAt };
+    sent.push(record);
+    if (res.status >= 500) problems.push(`call ${toolId}: ${res.status} ${JSON.stringify(res.body)}`);
+    return record;
+  };
+
+  const endTask = async (taskId: string, kill: boolean) => {
+    const res = kill
+      ? await world.stack.request('POST', `/v1/tasks/${taskId}/revoke`, { token: TOKENS.admin, body: { reason: 'chaos' } })
+      : await world.stack.request('POST', `/v1/tasks/${taskId}/end`);
+    if (res.status !== 200) problems.push(`${kill ? 'kill switch' : 'end'} of ${taskId}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (!ended.has(taskId)) ended.set(taskId, Date.now());
+  };
+
+  const script = async (userId: 'alice' | 'dave', agentId: string): Promise<string | undefined> => {
+    const started = await world.stack.request('POST', '/v1/tasks', { body: { userId, agentId, purpose: 'chaos', ttlSeconds: pick([8, 600, 600, 600]) } });
+    if (started.status !== 201) {
+      if (started.status >= 500) problems.push(`task start: ${started.status}`);
+      return undefined; // dave after his offboarding: refused
+    }
+    const taskId = started.body.taskId as string;
+    const mine: Sent[] = [];
+    for (let step = 0, steps = 8 + Math.floor(random() * 16); step < steps; step++) {
+      const r = random();
+      if (r < 0.6) {
+        const toolId = pick(Object.keys(TOOLS));
+        const together = random() < 0.3 ? 3 : 1;
+        const waitSeconds = random() < 0.2 ? 2 : 0;
+        mine.push(...(await Promise.all(Array.from({ length: together }, () => call(taskId, toolId, TOOLS[toolId](), undefined, waitSeconds)))));
+      } else if (r < 0.75 && mine.length) {
+        const earlier = pick(mine);
+        const same = random() < 0.6;
+        const again = await call(taskId, same ? earlier.toolId : pick(Object.keys(TOOLS)), same ? earlier.args : { other: random() }, earlier.callId);
+        if (same && again.status === 409) problems.push(`the same call again was refused: ${earlier.toolId}`);
+      } else if (r < 0.85 && mine.length) {
+        const res = await world.result(taskId, pick(mine).callId);
+        if (res.status >= 500) problems.push(`result: ${res.status}`);
+      } else if (r < 0.94) {
+        await sleep(random() * 2000);
+      } else {
+        await endTask(taskId, r >= 0.97);
+      }
+    }
+    return taskId;
+  };
+
+  const scripts: Promise<string | undefined>[] = [];
+  for (let i = 0; i < Number(env.CHAOS_TASKS ?? 16); i++) {
+    const userId = random() < 0.7 ? 'alice' : 'dave';
+    scripts.push(script(userId, pick(AGENTS[userId])));
+  }
+  const offboarding = (async () => {
+    await sleep(2000 + random() * 4000);
+    const res = await world.stack.request('DELETE', '/scim/v2/Users/dave', { token: TOKENS.scim });
+    offboardedAt = Date.now();
+    if (res.status >= 300) problems.push(`offboarding: ${res.status}`);
+  })();
+  const taskIds = (await Promise.all(scripts)).filter((t): t is string => t !== undefined);
+  await offboarding;
+  running = false;
+  await Promise.all([clicking, disrupting]);
+  world.scimProxy.failing = false;
+  for (const taskId of taskIds) await endTask(taskId, false);
+
+  const verdict = await world.stack.request('GET', '/v1/traces/verify', { token: TOKENS.admin });
+  if (!verdict.body.ok) problems.push(`the chain does not verify: ${JSON.stringify(verdict.body)}`);
+  for (const taskId of taskIds) problems.push(...(await invariantsOf(taskId, sent, ended.get(taskId) ?? Infinity, offboardedAt)));
+
+  const outcomes = new Map<string, number>();
+  for (const s of sent) {
+    const key = `${s.status} ${s.body.decision ?? s.body.code ?? ''} ${s.body.reason?.code ?? ''}`;
+    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  }
+  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
+  expect(problems).toEqual([]);
+});
+
+/** What must hold for a task once it ended (`endReturned`, and dave's offboarding, in epoch ms). */
+async function invariantsOf(taskId: string, sent: Sent[], endReturned: number, offboardedAt: number): Promise<string[]> {
+  const problems: string[] = [];
+  const view = (await world.task(taskId)).body;
+  const endedAt = Math.min(endReturned, view.userId === 'dave' ? offboardedAt : Infinity);
+  if (view.status === 'active') {
+    problems.push(`${taskId} is still active`);
+    if (env.CHAOS_HISTORIES) {
+      const history = await world.stack.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory();
+      fs.writeFileSync(path.join(env.CHAOS_HISTORIES, `${taskId}.json`), JSON.stringify(historyJson(history), null, 1));
+    }
+  }
+  if (view.context.length) problems.push(`${taskId}: context left ${JSON.stringify(view.context)}`);
+  if (view.pending.length) problems.push(`${taskId}: calls left pending ${JSON.stringify(view.pending)}`);
+  if (view.revoked.some((g: { status: string }) => g.status !== 'revoked')) problems.push(`${taskId}: grants not revoked ${JSON.stringify(view.revoked)}`);
+  if (view.provisioned.some((p: { status: string }) => p.status !== 'revoked')) problems.push(`${taskId}: access not removed ${JSON.stringify(view.provisioned)}`);
+
+  const traces = await world.traces(taskId);
+  const byId = new Map(traces.map((t) => [t.traceId, t]));
+  const firstReceipt = traces.find((t) => t.kind === 'revocation')?.seq ?? Infinity;
+  const decisions = traces.filter((t) => t.kind === 'decision');
+  const perCall = new Map<string, number>();
+  for (const d of decisions) {
+    perCall.set(d.body.callId!, (perCall.get(d.body.callId!) ?? 0) + 1);
+    if (d.body.decision === 'allow' && d.seq > firstReceipt) problems.push(`${taskId}: ${d.body.toolId} allowed after a revocation receipt`);
+    const approvals = (d.body.approvals ?? []) as { personId: string; choice: string }[];
+    if (approvals.some((a) => a.personId === d.body.userId && a.choice !== 'confirm')) problems.push(`${taskId}: approved by the delegator`);
+  }
+  for (const [callId, n] of perCall) if (n > 1) problems.push(`${taskId}: ${n} decisions for ${callId}`);
+
+  for (const s of sent.filter((x) => x.taskId === taskId && (x.status === 200 || x.status === 202))) {
+    const record = byId.get(s.body.traceId);
+    if (!record) problems.push(`${taskId}: ${s.body.decision} for ${s.toolId} has no trace record`);
+    else if (s.body.decision !== 'pending' && record.body.decision !== s.body.decision) problems.push(`${taskId}: answered ${s.body.decision}, recorded ${record.body.decision}`);
+    else if (record.body.toolId !== s.toolId) problems.push(`${taskId}: answered for ${s.toolId} with the record of ${record.body.toolId}`);
+    // A callId decided before the end keeps its answer when asked again (its credential is dead).
+    const decidedBefore = record && Date.parse(record.occurredAt) < endedAt;
+    if (s.body.decision === 'allow' && s.sentAt > endedAt && !decidedBefore) problems.push(`${taskId}: ${s.toolId} allowed after the task ended`);
+    if (s.body.decision === 'allow' && s.body.credentialRef) {
+      const resolved = await world.stack.request('POST', '/v1/credentials/resolve', { body: { credentialRef: s.body.credentialRef } });
+      if (resolved.status === 200 || resolved.status >= 500) problems.push(`${taskId}: the credential of ${s.toolId} resolves after the end (${resolved.status})`);
+    }
+    if (s.body.decision === 'pending' && (await world.result(taskId, s.callId)).body.decision === 'pending') problems.push(`${taskId}: ${s.toolId} still pending`);
+  }
+  const [row] = await world.stack.database.db.query<{ session: { calls?: number } }>('select session from tasks where task_id = $1', [taskId]);
+  const counted = decisions.filter((d) => d.body.decision === 'allow' && d.body.appId && d.body.actionClass).length;
+  if ((row?.session.calls ?? 0) !== counted) problems.push(`${taskId}: session counts ${row?.session.calls} calls, the trace ${counted} allows`);
+  return problems;
+}
