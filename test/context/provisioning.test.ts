@@ -102,7 +102,7 @@ describe('just-in-time provisioning', () => {
     // The member is added, its answer is lost (the step retries), and meanwhile the task ends.
     membershipAnswerLost(() => (ending = world.stack.request('POST', `/v1/tasks/${taskId}/end`)));
     const { callId, decided } = await approvedByCarol(taskId);
-    // Still pending when the end came: denied (it was allowed, then revoked by the collapse).
+    // Still pending when the end came: denied (before, it was allowed, then revoked by the collapse).
     expect((await decided).body).toMatchObject({ callId, decision: 'deny', reason: { code: 'task_not_active' } });
     expect((await ending!).body).toEqual({ taskId, status: 'ended', revoked: [] });
     expect(world.scim.membersOf('crm-users')).toEqual([]);

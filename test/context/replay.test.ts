@@ -4,15 +4,14 @@
 //   RECORD_HISTORIES=1 NODE_OPTIONS=--experimental-vm-modules npx jest test/context
 import fs from 'node:fs';
 import path from 'node:path';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { historyFromJson } from '../support/context-world';
-import { workflowBundle } from '../support/stack';
+import { alteredWorkflowBundle, workflowBundle } from '../support/stack';
 
 const DIR = path.resolve(__dirname, '../histories');
 const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
 const load = (file: string) => historyFromJson(JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')));
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 describe('recorded task workflow histories', () => {
   it('cover the context scenarios', () => {
@@ -32,7 +31,7 @@ describe('recorded task workflow histories', () => {
   });
 
   it('fail with a DeterminismViolationError against an altered workflow of the same name', async () => {
-    const altered = await bundleWorkflowCode({ workflowsPath: require.resolve('../histories/altered-workflow'), logger: quiet });
+    const altered = await alteredWorkflowBundle();
     await expect(Worker.runReplayHistory({ workflowBundle: altered, replayName: 'altered-replay' }, load('policy-only.json'))).rejects.toBeInstanceOf(
       DeterminismViolationError,
     );

@@ -1,16 +1,16 @@
 // While a task workflow's workflow task is failing (here: a worker with other workflow code takes
 // it and fails it as nondeterministic), Temporal refuses Updates at once. A gateway's call that
 // needs the workflow waits for a good worker to run the task again, instead of a 500.
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { taskWorkflowId } from '../../workflows/messages';
 import { startContextWorld, type ContextWorld } from '../support/context-world';
+import { alteredWorkflowBundle } from '../support/stack';
 
 let world: ContextWorld;
 let altered: WorkflowBundle;
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 beforeAll(async () => {
   world = await startContextWorld();
-  altered = await bundleWorkflowCode({ workflowsPath: require.resolve('../histories/altered-workflow'), logger: quiet });
+  altered = await alteredWorkflowBundle();
 });
 afterAll(async () => {
   await world?.stop();

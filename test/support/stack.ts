@@ -26,6 +26,14 @@ export function workflowBundle(): Promise<WorkflowBundle> {
 }
 const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => console.error(m) };
 
+/**
+ * A deliberately changed task workflow under the same name (test/histories/altered-workflow.ts):
+ * replaying any task history with it fails as nondeterministic.
+ */
+export function alteredWorkflowBundle(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath: require.resolve('../histories/altered-workflow'), logger: { ...quietLogger, error() {} } });
+}
+
 export interface Stack {
   baseUrl: string;
   services: Services;
