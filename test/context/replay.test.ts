@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { historyFromJson } from '../support/context-world';
-import { alteredWorkflowBundle, workflowBundle } from '../support/stack';
+import { otherWorkflowBundle, workflowBundle } from '../support/stack';
 
 const DIR = path.resolve(__dirname, '../histories');
 const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -31,7 +31,7 @@ describe('recorded task workflow histories', () => {
   });
 
   it('fail with a DeterminismViolationError against an altered workflow of the same name', async () => {
-    const altered = await alteredWorkflowBundle();
+    const altered = await otherWorkflowBundle('altered');
     await expect(Worker.runReplayHistory({ workflowBundle: altered, replayName: 'altered-replay' }, load('policy-only.json'))).rejects.toBeInstanceOf(
       DeterminismViolationError,
     );

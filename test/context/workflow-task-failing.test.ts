@@ -1,25 +1,25 @@
-// While a task workflow's workflow task is failing (here: a worker with other workflow code takes
-// it and fails it as nondeterministic), Temporal refuses Updates at once. A gateway's call that
+// While a task workflow's workflow task is failing (here: a worker whose workflow code fails every
+// workflow task takes it), Temporal refuses Updates at once. A gateway's call that
 // needs the workflow waits for a good worker to run the task again, instead of a 500.
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { taskWorkflowId } from '../../workflows/messages';
 import { startContextWorld, type ContextWorld } from '../support/context-world';
-import { alteredWorkflowBundle } from '../support/stack';
+import { otherWorkflowBundle } from '../support/stack';
 
 let world: ContextWorld;
-let altered: WorkflowBundle;
+let failing: WorkflowBundle;
 beforeAll(async () => {
   world = await startContextWorld();
-  altered = await alteredWorkflowBundle();
+  failing = await otherWorkflowBundle('failing');
 });
 afterAll(async () => {
   await world?.stop();
 });
 
-/** A worker on the stack's task queue whose workflow code fails every replay of a task workflow. */
+/** A worker on the stack's task queue whose workflow code fails every workflow task. */
 async function startBrokenWorker(): Promise<{ stop(): Promise<void> }> {
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
-  const worker = await Worker.create({ connection, taskQueue: world.stack.taskQueue, workflowBundle: altered });
+  const worker = await Worker.create({ connection, taskQueue: world.stack.taskQueue, workflowBundle: failing });
   const running = worker.run();
   return {
     async stop() {

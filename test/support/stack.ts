@@ -27,11 +27,13 @@ export function workflowBundle(): Promise<WorkflowBundle> {
 const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => console.error(m) };
 
 /**
- * A deliberately changed task workflow under the same name (test/histories/altered-workflow.ts):
- * replaying any task history with it fails as nondeterministic.
+ * Another task workflow under the same name: `altered` (test/histories/altered-workflow.ts) fails
+ * any replay as nondeterministic; `failing` (test/support/failing-workflow.ts) fails every
+ * workflow task.
  */
-export function alteredWorkflowBundle(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath: require.resolve('../histories/altered-workflow'), logger: { ...quietLogger, error() {} } });
+export function otherWorkflowBundle(which: 'altered' | 'failing'): Promise<WorkflowBundle> {
+  const file = which === 'altered' ? '../histories/altered-workflow' : './failing-workflow';
+  return bundleWorkflowCode({ workflowsPath: require.resolve(file), logger: { ...quietLogger, error() {} } });
 }
 
 export interface Stack {
