@@ -40,10 +40,21 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     return result;
   };
 
+  /**
+   * The plan of a call, with the workflow's view of its context checked against the grant rows: a
+   * mover's re-evaluation revokes a grant outside the workflow, and the tool then comes back only as
+   * a new one (confirmed, approved or provisioned again, as its reach says), never as in context.
+   */
+  const plan = async (t: TaskRecord, call: ToolCallRequest, inContext: boolean): Promise<EvaluatedPlan> => {
+    const revoked = inContext && !(await deps.tasks.grantLive(t.taskId, call.toolId));
+    const planned = await deps.decisions.plan(t, call, inContext && !revoked);
+    return revoked ? Object.assign(planned, { grantRevoked: true }) : planned;
+  };
+
   return {
     /** `approved`: the re-check after a human said yes (hours may have passed; policy and HR state may differ). */
     async evaluateCall(input: { taskId: string; call: ToolCallRequest; inContext: boolean; approved?: boolean }): Promise<EvaluatedPlan> {
-      return deps.decisions.plan(await task(input.taskId), input.call, input.inContext);
+      return plan(await task(input.taskId), input.call, input.inContext);
     },
 
     /**
@@ -53,13 +64,13 @@ export function createTaskActivities(deps: TaskActivityDeps) {
      */
     async decideCall(input: { taskId: string; call: ToolCallRequest; inContext: boolean }): Promise<{ plan: EvaluatedPlan; result?: ToolCallResult; grant?: ContextEntry }> {
       const t = await task(input.taskId);
-      const plan = await deps.decisions.plan(t, input.call, input.inContext);
-      if (!decidedAtOnce(plan)) return { plan };
-      const entry = input.inContext ? undefined : contextEntry(input.call, plan, 'policy');
-      const result = await commit(t, { call: input.call, outcome: plan, grant: plan.decision === 'allow' ? entry : undefined });
+      const planned = await plan(t, input.call, input.inContext);
+      if (!decidedAtOnce(planned)) return { plan: planned };
+      const entry = input.inContext && !planned.grantRevoked ? undefined : contextEntry(input.call, planned, 'policy');
+      const result = await commit(t, { call: input.call, outcome: planned, grant: planned.decision === 'allow' ? entry : undefined });
       // A retry after an attempt that committed is answered with that attempt's decision (the
       // policy may have changed since): the grant follows the decision recorded, not this plan.
-      return { plan, result, grant: result.decision === 'allow' ? entry : undefined };
+      return { plan: planned, result, grant: result.decision === 'allow' ? entry : undefined };
     },
 
     async commitDecision(input: {

@@ -56,6 +56,11 @@ export class TaskState {
     this.context.set(entry.toolId, entry);
   }
 
+  /** A grant revoked outside the workflow (a mover's re-evaluation): the tool leaves the context. */
+  forget(toolId: string): void {
+    this.context.delete(toolId);
+  }
+
   /** The first end request wins: a later end or revoke does not change how the task ended. */
   requestEnd(req: EndTaskRequest): void {
     this.endRequest ??= req;

@@ -162,12 +162,16 @@ async function decide(
 ): Promise<{ result: ToolCallResult; held?: Promise<void> }> {
   const taskId = state.input.taskId;
   if (state.status !== 'active') return { result: await deny(state, req, { code: 'task_not_active', message: `The task is ${state.status}.` }) };
-  const inContext = state.context.has(req.toolId);
+  let inContext = state.context.has(req.toolId);
   // One local activity plans the call and, when the plan decides it at once, records the decision
   // (a round trip between the worker and the workflow less); runs from before this took two.
   const decided = patched('decide-in-one-activity')
     ? await state.local.decideCall({ taskId, call: req, inContext })
     : { plan: await state.local.evaluateCall({ taskId, call: req, inContext }) };
+  if (decided.plan.grantRevoked) {
+    state.forget(req.toolId);
+    inContext = false;
+  }
   if (decided.result) {
     // decideCall returns a grant only with the allow it recorded.
     if (decided.grant) state.grant(decided.grant);
@@ -270,6 +274,7 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
   // Hours may have passed: decide again with the current policy and the person's current HR state.
   const now = new Date().toISOString();
   const again = await state.local.evaluateCall({ taskId, call: { ...req, requestedAt: now }, inContext: state.context.has(req.toolId), approved: true });
+  if (again.grantRevoked) state.forget(req.toolId);
   if (ended()) return finish(() => deny(state, req, endedReason(), plan), 'cancelled');
   if (again.decision === 'deny' || again.decision === 'throttle') {
     return finish(() => state.local.commitDecision({ taskId, call: req, outcome: { ...again, decision: 'deny' }, answers }), 'denied');

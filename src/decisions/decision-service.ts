@@ -45,6 +45,12 @@ export interface EvaluatedPlan extends EvaluatedCall {
   needsConfirmation: boolean;
   needsApproval: boolean;
   needsProvisioning: boolean;
+  /**
+   * The workflow held the tool in its context, but its grant was revoked outside the workflow (a
+   * mover's re-evaluation): the call was planned as one of a tool not in context, and the workflow
+   * drops the tool from its context.
+   */
+  grantRevoked?: boolean;
 }
 
 /** Used when a person lacks access and no rule named a route. */

@@ -93,6 +93,12 @@ export class TaskRepository {
     return { task: toTask(row), live };
   }
 
+  /** Whether the task's grant of the tool is live (not revoked, by a collapse or a mover's re-evaluation). */
+  async grantLive(taskId: string, toolId: string): Promise<boolean> {
+    const rows = await this.db.query('select 1 from grants where task_id = $1 and tool_id = $2 and revoked_at is null', [taskId, toolId]);
+    return rows.length > 0;
+  }
+
   /**
    * The agent already holds this access for this person: a live grant, in an active task, of one of
    * `toolIds` (the app's tools that need the same entitlement; a grant of another entitlement of the

@@ -1,7 +1,8 @@
 // A soak test, run on demand (`npm run chaos`), not by `npm test`: concurrent tasks of two people
 // make random calls over every tool of the example bundle (repeated and conflicting callIds,
 // waits), while people click cards (the right one, or anyone; some never answer), tasks end or are
-// killed, TTLs run out and one person is offboarded. Optionally the worker restarts every few
+// killed, TTLs run out, alice's HR record keeps changing (type, groups, manager) and one person is
+// offboarded. Optionally the worker restarts every few
 // seconds (CHAOS_RESTARTS=1) or the SCIM target and Slack fail for a while (CHAOS_OUTAGES=1).
 // Afterwards every task is ended and the invariants below are checked. A seed (CHAOS_SEED) picks
 // the choices; timing still varies. A stuck task's history is written to CHAOS_HISTORIES (a
@@ -13,12 +14,13 @@ import { taskWorkflowId } from '../../workflows/messages';
 import type { Engine } from '../support/databases';
 import { historyJson, SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
 import { TOKENS } from '../support/stack';
+import { HR_ENV, signedHrEvent } from '../identity/people';
 
 const env = process.env;
 const seed = Number(env.CHAOS_SEED ?? Date.now() % 100_000);
 let world: ContextWorld;
 beforeAll(async () => {
-  world = await startContextWorld({ stepTimeoutSeconds: 4, engine: env.CHAOS_ENGINE as Engine | undefined, logLevel: 'error' });
+  world = await startContextWorld({ stepTimeoutSeconds: 4, engine: env.CHAOS_ENGINE as Engine | undefined, logLevel: 'error', env: HR_ENV });
 }, 120_000);
 afterAll(async () => {
   await world?.stop();
@@ -44,6 +46,20 @@ const TOOLS: Record<string, () => Record<string, unknown>> = {
 };
 const AGENTS = { alice: ['coding-agent', 'research-agent'], dave: ['support-agent'] } as const;
 
+/** What alice's HR record becomes, in turn: each changes what the policy allows her, or who approves. */
+const ALICE_STATES = [
+  { userType: 'Contractor', groups: ['engineering'], department: 'Engineering', manager: 'bob' },
+  { userType: 'Employee', groups: ['support'], department: 'Support', manager: 'carol' },
+  { userType: 'Employee', groups: ['engineering'], department: 'Engineering', manager: 'bob' },
+] as const;
+
+/** One change of alice's record: sent, and answered (epoch ms). */
+interface Change {
+  state: (typeof ALICE_STATES)[number];
+  sentAt: number;
+  answeredAt: number;
+}
+
 interface Sent {
   taskId: string;
   callId: string;
@@ -52,6 +68,9 @@ interface Sent {
   status: number;
   body: Record<string, any>;
   sentAt: number;
+  answeredAt: number;
+  /** The callId was used before (its first answer may be given again). */
+  again: boolean;
 }
 
 it(`keeps every invariant through random concurrent work (seed ${seed})`, async () => {
@@ -61,6 +80,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   const ended = new Map<string, number>();
   let offboardedAt = Infinity;
   let running = true;
+  const changes: Change[] = [];
 
   const clicked = new Set<unknown>();
   const clicking = (async () => {
@@ -106,10 +126,34 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     }
   })();
 
-  const call = async (taskId: string, toolId: string, args: Record<string, unknown>, callId = `c-${randomUUID()}`, waitSeconds = 0): Promise<Sent> => {
+  // Alice's record changes while her calls run; each change must be honoured by the very next call.
+  const churning = (async () => {
+    for (let turn = 0; running; turn++) {
+      await sleep(300 + random() * 1200);
+      if (!running) break;
+      const state = ALICE_STATES[turn % ALICE_STATES.length];
+      const sentAt = Date.now();
+      const res = await signedHrEvent(world.stack, { type: 'employee.updated', data: { userId: 'alice', ...state } });
+      if (res.status !== 202) problems.push(`HR update of alice: ${res.status} ${JSON.stringify(res.body)}`);
+      changes.push({ state, sentAt, answeredAt: Date.now() });
+    }
+  })();
+
+  const call = async (taskId: string, toolId: string, args: Record<string, unknown>, callId?: string, waitSeconds = 0): Promise<Sent> => {
     const sentAt = Date.now();
-    const res = await world.call(taskId, toolId, args, { callId, waitSeconds });
-    const record = { taskId, callId, toolId, args, status: res.status, body: res.body as Record<string, any>, sentAt };
+    const id = callId ?? `c-${randomUUID()}`;
+    const res = await world.call(taskId, toolId, args, { callId: id, waitSeconds });
+    const record = {
+      taskId,
+      callId: id,
+      toolId,
+      args,
+      status: res.status,
+      body: res.body as Record<string, any>,
+      sentAt,
+      answeredAt: Date.now(),
+      again: callId !== undefined,
+    };
     sent.push(record);
     if (res.status >= 500) problems.push(`call ${toolId}: ${res.status} ${JSON.stringify(res.body)}`);
     return record;
@@ -169,20 +213,22 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   const taskIds = (await Promise.all(scripts)).filter((t): t is string => t !== undefined);
   await offboarding;
   running = false;
-  await Promise.all([clicking, disrupting]);
+  await Promise.all([clicking, disrupting, churning]);
   world.scimProxy.failing = false;
   for (const taskId of taskIds) await endTask(taskId, false);
 
   const verdict = await world.stack.request('GET', '/v1/traces/verify', { token: TOKENS.admin });
   if (!verdict.body.ok) problems.push(`the chain does not verify: ${JSON.stringify(verdict.body)}`);
   for (const taskId of taskIds) problems.push(...(await invariantsOf(taskId, sent, ended.get(taskId) ?? Infinity, offboardedAt)));
+  const honoured = await changesHonoured(sent, changes);
+  problems.push(...honoured.problems);
 
   const outcomes = new Map<string, number>();
   for (const s of sent) {
     const key = `${s.status} ${s.body.decision ?? s.body.code ?? ''} ${s.body.reason?.code ?? ''}`;
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   }
-  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
+  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them)\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
   expect(problems).toEqual([]);
 });
 
@@ -205,9 +251,21 @@ async function invariantsOf(taskId: string, sent: Sent[], endReturned: number, o
 
   const traces = await world.traces(taskId);
   const byId = new Map(traces.map((t) => [t.traceId, t]));
-  const firstReceipt = traces.find((t) => t.kind === 'revocation')?.seq ?? Infinity;
+  // The collapse's receipts (a mover's come one grant at a time, while the task goes on).
+  const firstReceipt = traces.find((t) => t.kind === 'revocation' && t.body.revocation !== 'mover_reevaluation')?.seq ?? Infinity;
   const decisions = traces.filter((t) => t.kind === 'decision');
   const perCall = new Map<string, number>();
+  // A tool a mover's re-evaluation took away comes back only by a new grant.
+  const moverRevoked = new Set<string>();
+  for (const t of traces) {
+    if (t.kind === 'revocation' && t.body.revocation === 'mover_reevaluation') moverRevoked.add(t.body.toolId!);
+    if (t.kind !== 'decision' || t.body.decision !== 'allow') continue;
+    if (t.body.grantedVia) moverRevoked.delete(t.body.toolId!);
+    else if (moverRevoked.has(t.body.toolId!)) {
+      problems.push(`${taskId}: ${t.body.toolId} allowed in context after a mover revoked it (seq ${t.seq})`);
+      if (env.CHAOS_DEBUG) console.log(traces.filter((x) => x.body.toolId === t.body.toolId).map((x) => `${x.seq} ${x.kind} ${x.occurredAt} ${x.body.callId} ${x.body.decision} via=${x.body.grantedVia} ${x.body.revocation ?? ''} ${x.body.reasonCode ?? ''} ${JSON.stringify((x.body.snapshot as any)?.user?.groups)} ${(x.body.snapshot as any)?.user?.userType}`).join('\n'));
+    }
+  }
   for (const d of decisions) {
     perCall.set(d.body.callId!, (perCall.get(d.body.callId!) ?? 0) + 1);
     if (d.body.decision === 'allow' && d.seq > firstReceipt) problems.push(`${taskId}: ${d.body.toolId} allowed after a revocation receipt`);
@@ -234,4 +292,30 @@ async function invariantsOf(taskId: string, sent: Sent[], endReturned: number, o
   const counted = decisions.filter((d) => d.body.decision === 'allow' && d.body.appId && d.body.actionClass).length;
   if ((row?.session.calls ?? 0) !== counted) problems.push(`${taskId}: session counts ${row?.session.calls} calls, the trace ${counted} allows`);
   return problems;
+}
+
+/**
+ * A first call of alice's sent after a change of her record was answered, and answered before the
+ * next change was sent, is decided on that record: its trace's snapshot holds the new attributes.
+ */
+async function changesHonoured(sent: Sent[], changes: Change[]): Promise<{ problems: string[]; checked: number }> {
+  const problems: string[] = [];
+  let checked = 0;
+  for (const [k, change] of changes.entries()) {
+    const nextSent = changes[k + 1]?.sentAt ?? Infinity;
+    const between = sent.filter((s) => !s.again && s.status === 200 && s.body.decision !== 'pending' && s.sentAt > change.answeredAt && s.answeredAt < nextSent);
+    for (const s of between) {
+      const [row] = await world.stack.database.db.query<{ body: { userId: string; snapshot?: { user?: { userType: string; groups: string[]; manager?: string } } } }>(
+        "select body from decision_traces where trace_id = $1 and kind = 'decision'",
+        [s.body.traceId],
+      );
+      const user = row?.body.userId === 'alice' ? row.body.snapshot?.user : undefined;
+      if (!user) continue; // dave's, or decided before the policy read the person (an inactive task)
+      checked++;
+      if (user.userType !== change.state.userType || JSON.stringify(user.groups) !== JSON.stringify(change.state.groups) || user.manager !== change.state.manager) {
+        problems.push(`${s.taskId}: ${s.toolId} decided on ${JSON.stringify(user)} after alice became ${JSON.stringify(change.state)}`);
+      }
+    }
+  }
+  return { problems, checked };
 }

@@ -1,7 +1,7 @@
 // Movers: after a person's directory attributes change (SCIM or HR), their live grants are decided
 // again; those the policy now denies are revoked with a receipt, the others stay.
 import { startStack, type Stack } from '../support/stack';
-import { call, createPerson, HR_ENV, patchOps, scim, signedHrEvent, taskWithGrants } from './people';
+import { call, createPerson, HR_ENV, patchOps, scim, signedHrEvent, taskWithGrants, TOOL_ARGS } from './people';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -37,6 +37,29 @@ describe('movers', () => {
     // The next call on the revoked tool goes to the workflow, which decides it with the new attributes.
     expect(await call(stack, taskId, 'github.read_repo')).toMatchObject({ decision: 'deny', reason: { code: 'no_rule_allows' } });
     expect(await call(stack, taskId, 'github.create_pr')).toMatchObject({ decision: 'allow' });
+  });
+
+  it('gives a tool a mover took away back only as a new grant when the change is undone', async () => {
+    const p = await createPerson(stack);
+    const taskId = await taskWithGrants(stack, p.id, 'coding-agent', ['github.read_repo', 'github.create_pr']);
+    await scim(stack, 'PATCH', `/Users/${p.id}`, patchOps({ op: 'replace', path: 'userType', value: 'Contractor' }));
+    expect(await liveTools(taskId)).toEqual(['github.create_pr']);
+    await scim(stack, 'PATCH', `/Users/${p.id}`, patchOps({ op: 'replace', path: 'userType', value: 'Employee' }));
+
+    // The workflow still held the tool in its context: it is granted again (its grant row live, the
+    // record says how), not allowed as if in context with its grant revoked.
+    const again = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'after-the-mover', toolId: 'github.read_repo', arguments: TOOL_ARGS['github.read_repo'] } });
+    expect(again.body).toMatchObject({ decision: 'allow' });
+    const [record] = await stack.database.db.query<{ body: Record<string, unknown> }>('select body from decision_traces where trace_id = $1', [again.body.traceId]);
+    expect(record.body).toMatchObject({ toolId: 'github.read_repo', decision: 'allow', grantedVia: 'policy' });
+    expect(await liveTools(taskId)).toEqual(['github.create_pr', 'github.read_repo']);
+    const view = (await stack.request('GET', `/v1/tasks/${taskId}`)).body;
+    expect(view.revoked).toEqual([]);
+
+    // Once taken away again, the same holds: the context follows the grants.
+    await scim(stack, 'PATCH', `/Users/${p.id}`, patchOps({ op: 'replace', path: 'userType', value: 'Contractor' }));
+    expect(await call(stack, taskId, 'github.read_repo')).toMatchObject({ decision: 'deny', reason: { code: 'no_rule_allows' } });
+    expect(await liveTools(taskId)).toEqual(['github.create_pr']);
   });
 
   it('revokes what leaving a group (HR employee.updated) takes away, with the department change recorded', async () => {

@@ -155,7 +155,9 @@ const buttonsOf = (call: SlackCall): { action: string; value: string }[] =>
     .flatMap((b) => b.elements ?? [])
     .map((e) => ({ action: e.action_id ?? '', value: e.value ?? '' }));
 
-export async function startContextWorld(opts: { stepTimeoutSeconds?: number; engine?: Engine; logLevel?: string } = {}): Promise<ContextWorld> {
+export async function startContextWorld(
+  opts: { stepTimeoutSeconds?: number; engine?: Engine; logLevel?: string; env?: Record<string, string> } = {},
+): Promise<ContextWorld> {
   const governance = governanceCopy(opts.stepTimeoutSeconds ?? 300);
   // Whatever started is stopped again if a later part fails to start.
   const started: { stop(): Promise<void> }[] = [{ stop: async () => governance.remove() }];
@@ -173,7 +175,7 @@ export async function startContextWorld(opts: { stepTimeoutSeconds?: number; eng
     stack = await start(
       startStack({
         engine: opts.engine,
-        env: { SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL: slack.url, APPROVAL_SIGNING_KEY, GOVERNANCE_DIR: governance.dir, ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}) },
+        env: { SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL: slack.url, APPROVAL_SIGNING_KEY, GOVERNANCE_DIR: governance.dir, ...(opts.logLevel ? { LOG_LEVEL: opts.logLevel } : {}), ...opts.env },
       }),
     );
     for (const app of ['crm', 'wiki']) await stack.services.secrets.put(`apps/${app}/scim`, { baseUrl: scimProxy.url, token: scim.token });
