@@ -1,15 +1,17 @@
 // A soak test, run on demand (`npm run chaos`), not by `npm test`: concurrent tasks of two people
 // make random calls over every tool of the example bundle (repeated and conflicting callIds,
 // waits), while people click cards (the right one, or anyone; some never answer), tasks end or are
-// killed, TTLs run out, alice's HR record keeps changing (type, groups, manager) and one person is
-// offboarded. Optionally the worker restarts every few
+// killed, TTLs run out, alice's HR record keeps changing (type, groups, manager), the policy is
+// reloaded with and without a rule, and one person is offboarded. Optionally the worker restarts every few
 // seconds (CHAOS_RESTARTS=1) or the SCIM target and Slack fail for a while (CHAOS_OUTAGES=1).
 // Afterwards every task is ended and the invariants below are checked. A seed (CHAOS_SEED) picks
 // the choices; timing still varies. A stuck task's history is written to CHAOS_HISTORIES (a
-// directory), to replay. CHAOS_TASKS (16), CHAOS_ENGINE (pglite | postgres).
+// directory), to replay. CHAOS_TASKS (16), CHAOS_ENGINE (pglite | postgres); CHAOS_DEBUG=1 prints
+// the records of a tool a mover's revocation did not hold back.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { taskWorkflowId } from '../../workflows/messages';
 import type { Engine } from '../support/databases';
 import { historyJson, SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
@@ -53,6 +55,13 @@ const ALICE_STATES = [
   { userType: 'Employee', groups: ['engineering'], department: 'Engineering', manager: 'bob' },
 ] as const;
 
+/** One reload of the policy: the version it activated, sent and answered (epoch ms). */
+interface Reload {
+  version: string;
+  sentAt: number;
+  answeredAt: number;
+}
+
 /** One change of alice's record: sent, and answered (epoch ms). */
 interface Change {
   state: (typeof ALICE_STATES)[number];
@@ -81,6 +90,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   let offboardedAt = Infinity;
   let running = true;
   const changes: Change[] = [];
+  const reloads: Reload[] = [];
 
   const clicked = new Set<unknown>();
   const clicking = (async () => {
@@ -136,6 +146,32 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
       const res = await signedHrEvent(world.stack, { type: 'employee.updated', data: { userId: 'alice', ...state } });
       if (res.status !== 202) problems.push(`HR update of alice: ${res.status} ${JSON.stringify(res.body)}`);
       changes.push({ state, sentAt, answeredAt: Date.now() });
+    }
+  })();
+
+  // The policy is reloaded, in turn with a rule that forbids alice's wiki edits and without it: each
+  // version must decide the very next calls.
+  const rulesFile = path.join(world.stack.services.config.governanceDir, 'rules.yaml');
+  const rules = fs.readFileSync(rulesFile, 'utf8');
+  const withoutWikiEdits = (() => {
+    const doc = parseYaml(rules) as { rules: object[] };
+    doc.rules.unshift({
+      id: 'chaos-deny-alice-wiki-edits',
+      when: 'tool.id eq "wiki.edit_page" and user.id eq "alice"',
+      then: 'deny',
+      reason: { code: 'chaos', message: 'Not today.' },
+    });
+    return stringifyYaml(doc);
+  })();
+  const reloading = (async () => {
+    for (let turn = 0; running; turn++) {
+      await sleep(1000 + random() * 3000);
+      if (!running) break;
+      fs.writeFileSync(rulesFile, turn % 2 ? rules : withoutWikiEdits);
+      const sentAt = Date.now();
+      const res = await world.stack.request('POST', '/v1/policy/reload', { token: TOKENS.admin });
+      if (res.status !== 200) problems.push(`policy reload: ${res.status} ${JSON.stringify(res.body)}`);
+      else reloads.push({ version: res.body.version, sentAt, answeredAt: Date.now() });
     }
   })();
 
@@ -213,7 +249,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   const taskIds = (await Promise.all(scripts)).filter((t): t is string => t !== undefined);
   await offboarding;
   running = false;
-  await Promise.all([clicking, disrupting, churning]);
+  await Promise.all([clicking, disrupting, churning, reloading]);
   world.scimProxy.failing = false;
   for (const taskId of taskIds) await endTask(taskId, false);
 
@@ -222,13 +258,15 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   for (const taskId of taskIds) problems.push(...(await invariantsOf(taskId, sent, ended.get(taskId) ?? Infinity, offboardedAt)));
   const honoured = await changesHonoured(sent, changes);
   problems.push(...honoured.problems);
+  const versioned = await reloadsHonoured(sent, reloads);
+  problems.push(...versioned.problems);
 
   const outcomes = new Map<string, number>();
   for (const s of sent) {
     const key = `${s.status} ${s.body.decision ?? s.body.code ?? ''} ${s.body.reason?.code ?? ''}`;
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   }
-  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them)\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
+  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked})\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
   expect(problems).toEqual([]);
 });
 
@@ -295,27 +333,44 @@ async function invariantsOf(taskId: string, sent: Sent[], endReturned: number, o
 }
 
 /**
- * A first call of alice's sent after a change of her record was answered, and answered before the
- * next change was sent, is decided on that record: its trace's snapshot holds the new attributes.
+ * The first calls (not a callId used again) sent after an event was answered, and answered before
+ * the next event was sent, with their decision records: the calls that event must have decided.
  */
+async function decidedAfter<E extends { sentAt: number; answeredAt: number }>(sent: Sent[], events: E[]): Promise<{ event: E; s: Sent; body: Record<string, any> }[]> {
+  const out: { event: E; s: Sent; body: Record<string, any> }[] = [];
+  for (const [k, event] of events.entries()) {
+    const nextSent = events[k + 1]?.sentAt ?? Infinity;
+    for (const s of sent.filter((x) => !x.again && x.status === 200 && x.body.decision !== 'pending' && x.sentAt > event.answeredAt && x.answeredAt < nextSent)) {
+      const [row] = await world.stack.database.db.query<{ body: Record<string, any> }>("select body from decision_traces where trace_id = $1 and kind = 'decision'", [s.body.traceId]);
+      if (row) out.push({ event, s, body: row.body });
+    }
+  }
+  return out;
+}
+
+/** Every call alice's HR change must have decided holds her new record in its snapshot. */
 async function changesHonoured(sent: Sent[], changes: Change[]): Promise<{ problems: string[]; checked: number }> {
   const problems: string[] = [];
   let checked = 0;
-  for (const [k, change] of changes.entries()) {
-    const nextSent = changes[k + 1]?.sentAt ?? Infinity;
-    const between = sent.filter((s) => !s.again && s.status === 200 && s.body.decision !== 'pending' && s.sentAt > change.answeredAt && s.answeredAt < nextSent);
-    for (const s of between) {
-      const [row] = await world.stack.database.db.query<{ body: { userId: string; snapshot?: { user?: { userType: string; groups: string[]; manager?: string } } } }>(
-        "select body from decision_traces where trace_id = $1 and kind = 'decision'",
-        [s.body.traceId],
-      );
-      const user = row?.body.userId === 'alice' ? row.body.snapshot?.user : undefined;
-      if (!user) continue; // dave's, or decided before the policy read the person (an inactive task)
-      checked++;
-      if (user.userType !== change.state.userType || JSON.stringify(user.groups) !== JSON.stringify(change.state.groups) || user.manager !== change.state.manager) {
-        problems.push(`${s.taskId}: ${s.toolId} decided on ${JSON.stringify(user)} after alice became ${JSON.stringify(change.state)}`);
-      }
+  for (const { event, s, body } of await decidedAfter(sent, changes)) {
+    const user = body.userId === 'alice' ? (body.snapshot?.user as { userType: string; groups: string[]; manager?: string } | undefined) : undefined;
+    if (!user) continue; // dave's, or decided before the policy read the person (an inactive task)
+    checked++;
+    if (user.userType !== event.state.userType || JSON.stringify(user.groups) !== JSON.stringify(event.state.groups) || user.manager !== event.state.manager) {
+      problems.push(`${s.taskId}: ${s.toolId} decided on ${JSON.stringify(user)} after alice became ${JSON.stringify(event.state)}`);
     }
+  }
+  return { problems, checked };
+}
+
+/** Every call a reload must have decided is decided by the version it activated. */
+async function reloadsHonoured(sent: Sent[], reloads: Reload[]): Promise<{ problems: string[]; checked: number }> {
+  const problems: string[] = [];
+  let checked = 0;
+  for (const { event, s, body } of await decidedAfter(sent, reloads)) {
+    if (!body.policyVersion) continue; // refused before the policy was read (the task had ended)
+    checked++;
+    if (body.policyVersion !== event.version) problems.push(`${s.taskId}: ${s.toolId} decided by ${body.policyVersion} after ${event.version} was activated`);
   }
   return { problems, checked };
 }
