@@ -2,12 +2,13 @@
 // make random calls over every tool of the example bundle (repeated and conflicting callIds,
 // waits), while people click cards (the right one, or anyone; some never answer), tasks end or are
 // killed, TTLs run out, alice's HR record keeps changing (type, groups, manager), the policy is
-// reloaded with and without a rule, and one person is offboarded. Optionally the worker restarts every few
+// reloaded with and without a rule, and dave (a delegator) and carol (an approver) are offboarded. Optionally the worker restarts every few
 // seconds (CHAOS_RESTARTS=1) or the SCIM target and Slack fail for a while (CHAOS_OUTAGES=1).
 // Afterwards every task is ended and the invariants below are checked. A seed (CHAOS_SEED) picks
 // the choices; timing still varies. A stuck task's history is written to CHAOS_HISTORIES (a
 // directory), to replay. CHAOS_TASKS (16), CHAOS_ENGINE (pglite | postgres); CHAOS_DEBUG=1 prints
-// the records of a tool a mover's revocation did not hold back.
+// the records of a tool a mover's revocation did not hold back. CHAOS_REPLICAS=1 (PostgreSQL) sends
+// half the calls to a second API replica, which may decide on what it knew up to 1 s before.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,17 +17,55 @@ import { taskWorkflowId } from '../../workflows/messages';
 import type { Engine } from '../support/databases';
 import { historyJson, SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
 import { TOKENS } from '../support/stack';
+import { PgClient } from '../../src/db/pg-client';
+import { createApi } from '../../src/main';
+import { createServices } from '../../src/services';
 import { HR_ENV, signedHrEvent } from '../identity/people';
 
 const env = process.env;
 const seed = Number(env.CHAOS_SEED ?? Date.now() % 100_000);
 let world: ContextWorld;
+/** How long a second replica may decide on what it knew before a change (its projection's bound). */
+const REPLICA_LAG_MS = 1000;
+let replica: { baseUrl: string; stop(): Promise<void> } | undefined;
 beforeAll(async () => {
-  world = await startContextWorld({ stepTimeoutSeconds: 4, engine: env.CHAOS_ENGINE as Engine | undefined, logLevel: 'error', env: HR_ENV });
+  world = await startContextWorld({
+    stepTimeoutSeconds: 4,
+    engine: (env.CHAOS_REPLICAS ? 'postgres' : env.CHAOS_ENGINE) as Engine | undefined,
+    logLevel: 'error',
+    env: HR_ENV,
+  });
+  if (env.CHAOS_REPLICAS) {
+    // Its own connections, projection and API; the same database, task queue and tokens.
+    const db = PgClient.open(world.stack.database.url!);
+    const services = await createServices(world.stack.services.config, { db });
+    const app = await createApi(services, world.stack.client);
+    await app.listen(0, '127.0.0.1');
+    const baseUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    replica = {
+      baseUrl,
+      async stop() {
+        await app.close();
+        await services.close();
+        await db.close();
+      },
+    };
+  }
 }, 120_000);
 afterAll(async () => {
+  await replica?.stop();
   await world?.stop();
 });
+
+/** A tool call on the second replica. */
+async function callOnReplica(baseUrl: string, taskId: string, body: object, waitSeconds: number): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${baseUrl}/v1/tasks/${taskId}/tool-calls${waitSeconds ? `?waitSeconds=${waitSeconds}` : ''}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKENS.gateway}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
 
 let state = seed;
 const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
@@ -80,6 +119,8 @@ interface Sent {
   answeredAt: number;
   /** The callId was used before (its first answer may be given again). */
   again: boolean;
+  /** How long after a change the replica that answered may still not know of it (0 on the first). */
+  lagMs: number;
 }
 
 it(`keeps every invariant through random concurrent work (seed ${seed})`, async () => {
@@ -178,7 +219,10 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   const call = async (taskId: string, toolId: string, args: Record<string, unknown>, callId?: string, waitSeconds = 0): Promise<Sent> => {
     const sentAt = Date.now();
     const id = callId ?? `c-${randomUUID()}`;
-    const res = await world.call(taskId, toolId, args, { callId: id, waitSeconds });
+    const onReplica = replica && random() < 0.5;
+    const res = onReplica
+      ? await callOnReplica(replica!.baseUrl, taskId, { callId: id, toolId, arguments: args }, waitSeconds)
+      : await world.call(taskId, toolId, args, { callId: id, waitSeconds });
     const record = {
       taskId,
       callId: id,
@@ -189,6 +233,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
       sentAt,
       answeredAt: Date.now(),
       again: callId !== undefined,
+      lagMs: onReplica ? REPLICA_LAG_MS : 0,
     };
     sent.push(record);
     if (res.status >= 500) problems.push(`call ${toolId}: ${res.status} ${JSON.stringify(res.body)}`);
@@ -240,6 +285,14 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     const userId = random() < 0.7 ? 'alice' : 'dave';
     scripts.push(script(userId, pick(AGENTS[userId])));
   }
+  // Carol approves for the security group: once she is gone, no answer of hers may count.
+  let carolGoneAt = Infinity;
+  const approverLeaving = (async () => {
+    await sleep(3000 + random() * 6000);
+    const res = await world.stack.request('DELETE', '/scim/v2/Users/carol', { token: TOKENS.scim });
+    carolGoneAt = Date.now();
+    if (res.status >= 300) problems.push(`carol's offboarding: ${res.status}`);
+  })();
   const offboarding = (async () => {
     await sleep(2000 + random() * 4000);
     const res = await world.stack.request('DELETE', '/scim/v2/Users/dave', { token: TOKENS.scim });
@@ -247,7 +300,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     if (res.status >= 300) problems.push(`offboarding: ${res.status}`);
   })();
   const taskIds = (await Promise.all(scripts)).filter((t): t is string => t !== undefined);
-  await offboarding;
+  await Promise.all([offboarding, approverLeaving]);
   running = false;
   await Promise.all([clicking, disrupting, churning, reloading]);
   world.scimProxy.failing = false;
@@ -256,6 +309,10 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   const verdict = await world.stack.request('GET', '/v1/traces/verify', { token: TOKENS.admin });
   if (!verdict.body.ok) problems.push(`the chain does not verify: ${JSON.stringify(verdict.body)}`);
   for (const taskId of taskIds) problems.push(...(await invariantsOf(taskId, sent, ended.get(taskId) ?? Infinity, offboardedAt)));
+  const carols = await world.stack.database.db.query<{ task_id: string; at: string }>(
+    `select task_id, a->>'at' as at from decision_traces, jsonb_array_elements(body->'approvals') a where kind = 'decision' and a->>'personId' = 'carol'`,
+  );
+  for (const c of carols) if (Date.parse(c.at) > carolGoneAt) problems.push(`${c.task_id}: carol's answer at ${c.at} counted after her offboarding`);
   const honoured = await changesHonoured(sent, changes);
   problems.push(...honoured.problems);
   const versioned = await reloadsHonoured(sent, reloads);
@@ -266,7 +323,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     const key = `${s.status} ${s.body.decision ?? s.body.code ?? ''} ${s.body.reason?.code ?? ''}`;
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   }
-  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked})\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
+  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked}), ${carols.length} answers by carol\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
   expect(problems).toEqual([]);
 });
 
@@ -319,7 +376,7 @@ async function invariantsOf(taskId: string, sent: Sent[], endReturned: number, o
     else if (record.body.toolId !== s.toolId) problems.push(`${taskId}: answered for ${s.toolId} with the record of ${record.body.toolId}`);
     // A callId decided before the end keeps its answer when asked again (its credential is dead).
     const decidedBefore = record && Date.parse(record.occurredAt) < endedAt;
-    if (s.body.decision === 'allow' && s.sentAt > endedAt && !decidedBefore) problems.push(`${taskId}: ${s.toolId} allowed after the task ended`);
+    if (s.body.decision === 'allow' && s.sentAt > endedAt + s.lagMs && !decidedBefore) problems.push(`${taskId}: ${s.toolId} allowed after the task ended`);
     if (s.body.decision === 'allow' && s.body.credentialRef) {
       const resolved = await world.stack.request('POST', '/v1/credentials/resolve', { body: { credentialRef: s.body.credentialRef } });
       if (resolved.status === 200 || resolved.status >= 500) problems.push(`${taskId}: the credential of ${s.toolId} resolves after the end (${resolved.status})`);
@@ -340,7 +397,7 @@ async function decidedAfter<E extends { sentAt: number; answeredAt: number }>(se
   const out: { event: E; s: Sent; body: Record<string, any> }[] = [];
   for (const [k, event] of events.entries()) {
     const nextSent = events[k + 1]?.sentAt ?? Infinity;
-    for (const s of sent.filter((x) => !x.again && x.status === 200 && x.body.decision !== 'pending' && x.sentAt > event.answeredAt && x.answeredAt < nextSent)) {
+    for (const s of sent.filter((x) => !x.again && x.status === 200 && x.body.decision !== 'pending' && x.sentAt > event.answeredAt + x.lagMs && x.answeredAt < nextSent)) {
       const [row] = await world.stack.database.db.query<{ body: Record<string, any> }>("select body from decision_traces where trace_id = $1 and kind = 'decision'", [s.body.traceId]);
       if (row) out.push({ event, s, body: row.body });
     }
