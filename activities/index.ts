@@ -8,6 +8,7 @@ import { createIdentityActivities, type IdentityActivityDeps } from './identity'
 export type { EvaluatedPlan } from '../src/decisions/decision-service';
 
 export interface ActivityDeps extends TaskActivityDeps, NotifyDeps {
+  policy: TaskActivityDeps['policy'];
   provisioning: Parameters<typeof createProvisioningActivities>[0];
   identity: IdentityActivityDeps;
 }

@@ -6,6 +6,7 @@ import type { CredentialBroker } from '../src/credentials/credential-broker';
 import type { DecisionService, EvaluatedCall, EvaluatedPlan } from '../src/decisions/decision-service';
 import type { SqlClient } from '../src/db/sql';
 import type { Metrics } from '../src/health/metrics';
+import type { PolicyStore } from '../src/policy/policy-store';
 import type { ProvisionedAccess, ProvisionedAccessRepository, TaskRecord, TaskRepository } from '../src/tasks/task-repository';
 import { contextEntry, decidedAtOnce } from '../workflows/plan-path';
 import type { ApprovalAnswer, CollapseResult, ContextEntry, TaskStatus, ToolCallRequest, ToolCallResult } from '../workflows/messages';
@@ -19,6 +20,7 @@ export interface TaskActivityDeps {
   traces: TraceStore;
   credentials: CredentialBroker;
   metrics: Metrics;
+  policy: PolicyStore;
 }
 
 type Ended = Exclude<TaskStatus, 'active'>;
@@ -49,6 +51,12 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     const revoked = inContext && !(await deps.tasks.grantLive(t.taskId, call.toolId));
     const planned = await deps.decisions.plan(t, call, inContext && !revoked);
     return revoked ? Object.assign(planned, { grantRevoked: true }) : planned;
+  };
+
+  /** A revocation receipt of the task's JIT access, with the write it records. */
+  const receipt = async (taskId: string, fields: Record<string, unknown>, within: (tx: SqlClient) => Promise<void>) => {
+    const t = await task(taskId);
+    await deps.traces.append({ kind: 'revocation', body: Object.assign({ taskId: t.taskId, userId: t.userId, agentId: t.agentId }, fields) }, { within });
   };
 
   return {
@@ -136,7 +144,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     async recordProvisioning(input: Omit<ProvisionedAccess, 'revokedAt' | 'revokeStatus' | 'lastError'> & { changes: unknown[] }): Promise<void> {
       const t = await task(input.taskId);
       const known = (await deps.provisioned.ofTask(input.taskId)).find((p) => p.appId === input.appId && p.entitlementId === input.entitlementId);
-      if (known && !known.revokedAt) return; // a retried activity: already recorded
+      // A retried activity: already recorded (unless a mover's release removed the entitlement since).
+      if (known && !known.revokedAt && (known.entitlementGranted || !input.entitlementGranted)) return;
       await deps.traces.append(
         {
           kind: 'grant',
@@ -157,27 +166,39 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     },
 
     async recordDeprovisioned(input: { taskId: string; appId: string; entitlementId: string; changes: unknown[] }): Promise<void> {
-      const t = await task(input.taskId);
-      await deps.traces.append(
-        {
-          kind: 'revocation',
-          body: { taskId: t.taskId, userId: t.userId, agentId: t.agentId, appId: input.appId, entitlementId: input.entitlementId, revocation: 'deprovisioned', provisioning: input.changes },
-        },
-        { within: (tx) => deps.provisioned.markRevoked(tx, input.taskId, input.appId, input.entitlementId) },
+      const { taskId, appId, entitlementId } = input;
+      await receipt(taskId, { appId, entitlementId, revocation: 'deprovisioned', provisioning: input.changes }, (tx) => deps.provisioned.markRevoked(tx, taskId, appId, entitlementId));
+    },
+
+    /** Access JIT provisioned for the task that no live grant needs (after a mover revoked some): entitlements to remove. */
+    async unneededAccess(input: { taskId: string }): Promise<ProvisionedAccess[]> {
+      const policy = deps.policy.active();
+      const needed = new Set(
+        (await deps.tasks.grants(input.taskId))
+          .filter((g) => !g.revokedAt)
+          .map((g) => {
+            const tool = policy.tool(g.toolId);
+            return `${g.appId}\u0000${tool?.entitlement ?? policy.app(g.appId)?.entitlements[0]?.id}`;
+          }),
       );
+      const provisioned = await deps.provisioned.ofTask(input.taskId);
+      return provisioned.filter((p) => !p.revokedAt && p.entitlementGranted && !needed.has(`${p.appId}\u0000${p.entitlementId}`));
+    },
+
+    /** A receipt for an entitlement removed after a mover's revocation. Idempotent: a retry writes no second one. */
+    async recordReleased(input: { taskId: string; appId: string; entitlementId: string; changes: unknown[] }): Promise<void> {
+      const { taskId, appId, entitlementId } = input;
+      const known = (await deps.provisioned.ofTask(taskId)).find((p) => p.appId === appId && p.entitlementId === entitlementId);
+      if (!known?.entitlementGranted) return;
+      const body = { appId, entitlementId, revocation: 'deprovisioned', cause: 'mover_reevaluation', provisioning: input.changes };
+      await receipt(taskId, body, (tx) => deps.provisioned.markReleased(tx, taskId, appId, entitlementId));
     },
 
     /** The deprovisioning retry budget is spent: visible on the task, in the trace and as a metric. */
     async recordRevokeFailed(input: { taskId: string; appId: string; entitlementId: string; error: string }): Promise<void> {
-      const t = await task(input.taskId);
-      deps.metrics.revocationsFailed.inc({ app: input.appId });
-      await deps.traces.append(
-        {
-          kind: 'revocation',
-          body: { taskId: t.taskId, userId: t.userId, agentId: t.agentId, appId: input.appId, entitlementId: input.entitlementId, revocation: 'revoke_failed', error: input.error },
-        },
-        { within: (tx) => deps.provisioned.markFailed(tx, input.taskId, input.appId, input.entitlementId, input.error) },
-      );
+      const { taskId, appId, entitlementId, error } = input;
+      deps.metrics.revocationsFailed.inc({ app: appId });
+      await receipt(taskId, { appId, entitlementId, revocation: 'revoke_failed', error }, (tx) => deps.provisioned.markFailed(tx, taskId, appId, entitlementId, error));
     },
 
     /** A receipt per grant, then the final state. Idempotent: a retry writes no second receipt. */

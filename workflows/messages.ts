@@ -130,4 +130,9 @@ export const revokeAllSignal = defineSignal<[EndTaskRequest]>('revokeAll');
 export const answerApprovalUpdate = defineUpdate<{ accepted: true }, [ApprovalAnswer]>('answerApproval');
 /** An approver left (offboarded): their pending steps move on. */
 export const approverRemovedSignal = defineSignal<[{ personId: string }]>('approverRemoved');
+/**
+ * A mover's re-evaluation revoked these grants (in the projection, with receipts): the workflow
+ * forgets the tools and removes the just-in-time access no live grant of the task needs any more.
+ */
+export const grantsRevokedSignal = defineSignal<[{ toolIds: string[] }]>('grantsRevoked');
 export const taskViewQuery = defineQuery<TaskView>('taskView');

@@ -1,10 +1,10 @@
 // Identity lifecycle workflows. Leavers: one offboarding per person and event collapses every
 // running task of theirs, moves their pending approvals on and orphans their agents. Movers: a
 // person's live grants decided again after their directory attributes changed.
-import { getExternalWorkflowHandle, sleep, type SignalDefinition } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, patched, sleep, type SignalDefinition } from '@temporalio/workflow';
 import type { ApprovalRef, MoverRevocation, OffboardingRecord } from '../activities/identity';
 import { acts } from './activity-profiles';
-import { approverRemovedSignal, revokeAllSignal } from './messages';
+import { approverRemovedSignal, grantsRevokedSignal, revokeAllSignal, taskWorkflowId } from './messages';
 
 export interface OffboardingInput {
   offboardingId: string;
@@ -64,7 +64,14 @@ export interface MoverInput {
 }
 
 export async function moverWorkflow(input: MoverInput): Promise<MoverRevocation[]> {
-  return acts.reevaluateGrants(input);
+  const revoked = await acts.reevaluateGrants(input);
+  // Each task's workflow removes the access its revoked grants no longer need (runs from before only revoked).
+  if (patched('mover-signals-tasks')) {
+    const toolsOf = new Map<string, string[]>();
+    for (const r of revoked) toolsOf.set(r.taskId, [...(toolsOf.get(r.taskId) ?? []), r.toolId]);
+    await Promise.all([...toolsOf].map(([taskId, toolIds]) => signal(taskWorkflowId(taskId), grantsRevokedSignal, { toolIds })));
+  }
+  return revoked;
 }
 
 /** Signals another workflow; one that already finished has nothing left to revoke. */

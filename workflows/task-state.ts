@@ -29,6 +29,10 @@ export class TaskState {
   private readonly answered = new Map<string, ApprovalAnswer>();
   endRequest?: EndTaskRequest;
   collapsed?: CollapseResult;
+  /** Releases of access after a mover's revocation, signalled or running; provisioning waits for them. */
+  releasing = 0;
+  /** Provisionings running; a release waits for them. */
+  provisioning = 0;
   /** The run's local activities (the workflow sets them: one at a time, or as runs before that did). */
   local!: typeof local;
 

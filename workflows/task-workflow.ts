@@ -16,6 +16,7 @@ import { local, deprovisioningWithin, notify, oneAtATime, provisioning } from '.
 import {
   answerApprovalUpdate,
   approverRemovedSignal,
+  grantsRevokedSignal,
   endTaskUpdate,
   requestToolCallUpdate,
   revokeAllSignal,
@@ -62,11 +63,16 @@ export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOption
   // Runs started before held calls could be carried keep waiting for them to settle (replay).
   const carriesHolds = patched('carry-held-calls');
   /** Nothing is mid-step: every held call waits for a human with its cards posted. */
-  const carriable = () => (carriesHolds ? deciding === 0 && [...state.holds.values()].every((h) => h.waiting) : idle());
+  const carriable = () => (carriesHolds ? deciding === 0 && state.releasing === 0 && [...state.holds.values()].every((h) => h.waiting) : idle());
 
   setHandler(taskViewQuery, () => state.view());
   setHandler(revokeAllSignal, (req) => state.requestEnd(req));
   setHandler(approverRemovedSignal, ({ personId }) => state.removeApprover(personId));
+  setHandler(grantsRevokedSignal, ({ toolIds }) => {
+    for (const toolId of toolIds) state.forget(toolId);
+    state.releasing++;
+    track(releaseAccess(state, options).finally(() => state.releasing--));
+  });
   setHandler(
     answerApprovalUpdate,
     (a) => {
@@ -353,6 +359,9 @@ async function provision(
   plan: EvaluatedPlan,
   options: TaskWorkflowOptions,
 ): Promise<{ ok: true } | { ok: false; message: string }> {
+  // Not while a mover's release runs (it could remove what this adds). No await otherwise: runs
+  // from before releases existed replay with the same steps.
+  while (state.releasing > 0) await condition(() => state.releasing === 0);
   const { taskId, userId } = state.input;
   const deprovisioning = deprovisioningWithin(options.deprovisionAttempts);
   const appId = plan.appId!;
@@ -360,6 +369,7 @@ async function provision(
   const sagaId = req.callId;
   const done = { accountId: '', accountCreated: false, entitlementGranted: false };
   const compensations: { run: () => Promise<unknown>; undoes: 'account' | 'entitlement' }[] = [];
+  state.provisioning++;
   try {
     const account = await provisioning.provisionAccount({ taskId, appId, userId, sagaId });
     done.accountId = account.accountId;
@@ -389,11 +399,33 @@ async function provision(
       }
     }
     return { ok: false, message: `Access could not be provisioned: ${failureMessage(err)}` };
+  } finally {
+    state.provisioning--;
   }
 }
 
 function failureMessage(err: unknown): string {
   return err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+}
+
+/**
+ * After a mover's revocation: the entitlements JIT granted for grants no longer live are removed now,
+ * each with a receipt; the accounts stay until the collapse deactivates them (a later grant reuses
+ * them). A removal whose retry budget is spent raises `revoke_failed`, and the collapse retries it.
+ */
+async function releaseAccess(state: TaskState, options: TaskWorkflowOptions): Promise<void> {
+  await condition(() => state.provisioning === 0);
+  if (state.status !== 'active') return; // the collapse removes everything
+  const { taskId } = state.input;
+  const deprovisioning = deprovisioningWithin(options.deprovisionAttempts);
+  for (const jit of await state.local.unneededAccess({ taskId })) {
+    try {
+      const change = await deprovisioning.revokeEntitlement({ taskId, appId: jit.appId, accountId: jit.accountId, entitlementId: jit.entitlementId });
+      await state.local.recordReleased({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, changes: [change] });
+    } catch (err) {
+      await state.local.recordRevokeFailed({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, error: failureMessage(err) });
+    }
+  }
 }
 
 /** Revocation mark first, then deprovision what JIT created (retried until done), then receipts. */

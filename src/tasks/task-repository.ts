@@ -193,13 +193,16 @@ export class ProvisionedAccessRepository {
   constructor(private readonly db: SqlClient) {}
 
   async record(tx: SqlClient, p: Omit<ProvisionedAccess, 'revokedAt' | 'revokeStatus' | 'lastError'>): Promise<void> {
-    // A second grant of the same entitlement in a task keeps what the first one created.
+    // A second grant of the same entitlement in a task keeps what the first one created; one after a
+    // mover's release grants the entitlement again.
     await tx.query(
       `insert into jit_grants (task_id, app_id, entitlement_id, account_id, account_created, entitlement_granted)
        values ($1, $2, $3, $4, $5, $6)
        on conflict (task_id, app_id, entitlement_id) do update set
          account_created = jit_grants.account_created or excluded.account_created,
-         entitlement_granted = jit_grants.entitlement_granted or excluded.entitlement_granted`,
+         entitlement_granted = jit_grants.entitlement_granted or excluded.entitlement_granted,
+         revoke_status = case when excluded.entitlement_granted then null else jit_grants.revoke_status end,
+         last_error = case when excluded.entitlement_granted then null else jit_grants.last_error end`,
       [p.taskId, p.appId, p.entitlementId, p.accountId, p.accountCreated, p.entitlementGranted],
     );
   }
@@ -213,6 +216,15 @@ export class ProvisionedAccessRepository {
     await tx.query(
       `update jit_grants set revoked_at = now(), revoke_status = 'revoked', last_error = null
        where task_id = $1 and app_id = $2 and entitlement_id = $3`,
+      [taskId, appId, entitlementId],
+    );
+  }
+
+  /** The entitlement was removed after a mover's revocation; the account stays for the collapse. */
+  async markReleased(tx: SqlClient, taskId: string, appId: string, entitlementId: string): Promise<void> {
+    await tx.query(
+      `update jit_grants set entitlement_granted = false, revoke_status = 'released', last_error = null
+       where task_id = $1 and app_id = $2 and entitlement_id = $3 and revoked_at is null`,
       [taskId, appId, entitlementId],
     );
   }

@@ -312,6 +312,9 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   const carols = await world.stack.database.db.query<{ task_id: string; at: string }>(
     `select task_id, a->>'at' as at from decision_traces, jsonb_array_elements(body->'approvals') a where kind = 'decision' and a->>'personId' = 'carol'`,
   );
+  const [{ released }] = await world.stack.database.db.query<{ released: number }>(
+    "select count(*)::int as released from decision_traces where kind = 'revocation' and body->>'cause' = 'mover_reevaluation'",
+  );
   for (const c of carols) if (Date.parse(c.at) > carolGoneAt) problems.push(`${c.task_id}: carol's answer at ${c.at} counted after her offboarding`);
   const honoured = await changesHonoured(sent, changes);
   problems.push(...honoured.problems);
@@ -323,7 +326,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     const key = `${s.status} ${s.body.decision ?? s.body.code ?? ''} ${s.body.reason?.code ?? ''}`;
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   }
-  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked}), ${carols.length} answers by carol\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
+  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked}), ${carols.length} answers by carol, ${released} entitlements released after a mover\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
   expect(problems).toEqual([]);
 });
 
