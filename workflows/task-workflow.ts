@@ -16,8 +16,8 @@ import { local, deprovisioningWithin, notify, oneAtATime, provisioning } from '.
 import {
   answerApprovalUpdate,
   approverRemovedSignal,
-  grantsRevokedSignal,
   endTaskUpdate,
+  grantsRevokedSignal,
   requestToolCallUpdate,
   revokeAllSignal,
   taskViewQuery,
