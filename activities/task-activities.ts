@@ -195,10 +195,11 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     },
 
     /** The deprovisioning retry budget is spent: visible on the task, in the trace and as a metric. */
-    async recordRevokeFailed(input: { taskId: string; appId: string; entitlementId: string; error: string }): Promise<void> {
-      const { taskId, appId, entitlementId, error } = input;
+    async recordRevokeFailed(input: { taskId: string; appId: string; entitlementId: string; error: string; cause?: string }): Promise<void> {
+      const { taskId, appId, entitlementId, error, cause } = input;
       deps.metrics.revocationsFailed.inc({ app: appId });
-      await receipt(taskId, { appId, entitlementId, revocation: 'revoke_failed', error }, (tx) => deps.provisioned.markFailed(tx, taskId, appId, entitlementId, error));
+      const fields = Object.assign({ appId, entitlementId, revocation: 'revoke_failed', error }, cause ? { cause } : {});
+      await receipt(taskId, fields, (tx) => deps.provisioned.markFailed(tx, taskId, appId, entitlementId, error));
     },
 
     /** A receipt per grant, then the final state. Idempotent: a retry writes no second receipt. */

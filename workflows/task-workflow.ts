@@ -423,7 +423,7 @@ async function releaseAccess(state: TaskState, options: TaskWorkflowOptions): Pr
       const change = await deprovisioning.revokeEntitlement({ taskId, appId: jit.appId, accountId: jit.accountId, entitlementId: jit.entitlementId });
       await state.local.recordReleased({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, changes: [change] });
     } catch (err) {
-      await state.local.recordRevokeFailed({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, error: failureMessage(err) });
+      await state.local.recordRevokeFailed({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, error: failureMessage(err), cause: 'mover_reevaluation' });
     }
   }
 }

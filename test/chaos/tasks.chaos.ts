@@ -9,6 +9,8 @@
 // directory), to replay. CHAOS_TASKS (16), CHAOS_ENGINE (pglite | postgres); CHAOS_DEBUG=1 prints
 // the records of a tool a mover's revocation did not hold back. CHAOS_REPLICAS=1 (PostgreSQL) sends
 // half the calls to a second API replica, which may decide on what it knew up to 1 s before.
+// CHAOS_JIT=1 weights the calls to tools alice lacks, and every card is answered yes by its
+// addressee at once (carol stays): access is provisioned, released after movers and granted again.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -145,11 +147,12 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
         if (!buttons.length) continue;
         // Cards go to a person's DM channel: D… for the user U….
         const addressee = Object.values(SLACK_IDS).find((id) => `D${id.slice(1)}` === card.body.channel);
-        const who = random() < 0.7 && addressee ? addressee : pick(Object.values(SLACK_IDS));
-        const button = pick(buttons);
-        const answers = random() >= 0.3; // else never answered: the step times out
+        const jit = Boolean(env.CHAOS_JIT);
+        const who = (jit || random() < 0.7) && addressee ? addressee : pick(Object.values(SLACK_IDS));
+        const button = (jit && buttons.find((b) => b.action_id === 'approve_task' || b.action_id === 'confirm')) || pick(buttons);
+        const answers = jit || random() >= 0.3; // else never answered: the step times out
         void (async () => {
-          await sleep(random() * 1500);
+          await sleep(random() * (jit ? 300 : 1500));
           if (!answers) return;
           const status = await world.click(who, button.action_id, button.value);
           if (status >= 500) problems.push(`click ${button.action_id} by ${who}: ${status}`);
@@ -259,7 +262,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     for (let step = 0, steps = 8 + Math.floor(random() * 16); step < steps; step++) {
       const r = random();
       if (r < 0.6) {
-        const toolId = pick(Object.keys(TOOLS));
+        const toolId = env.CHAOS_JIT && random() < 0.5 ? pick(['crm.read_customer', 'wiki.edit_page', 'payments.refund']) : pick(Object.keys(TOOLS));
         const together = random() < 0.3 ? 3 : 1;
         const waitSeconds = random() < 0.2 ? 2 : 0;
         mine.push(...(await Promise.all(Array.from({ length: together }, () => call(taskId, toolId, TOOLS[toolId](), undefined, waitSeconds)))));
@@ -289,6 +292,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   let carolGoneAt = Infinity;
   const approverLeaving = (async () => {
     await sleep(3000 + random() * 6000);
+    if (env.CHAOS_JIT) return; // she approves the access
     const res = await world.stack.request('DELETE', '/scim/v2/Users/carol', { token: TOKENS.scim });
     carolGoneAt = Date.now();
     if (res.status >= 300) problems.push(`carol's offboarding: ${res.status}`);
@@ -349,8 +353,10 @@ async function invariantsOf(taskId: string, sent: Sent[], endReturned: number, o
 
   const traces = await world.traces(taskId);
   const byId = new Map(traces.map((t) => [t.traceId, t]));
-  // The collapse's receipts (a mover's come one grant at a time, while the task goes on).
-  const firstReceipt = traces.find((t) => t.kind === 'revocation' && t.body.revocation !== 'mover_reevaluation')?.seq ?? Infinity;
+  // The collapse's receipts: a grant's context_removed, a JIT access's deprovisioned. A mover's come
+  // while the task goes on: its grants' receipts and the removals of their access (with its cause).
+  const firstReceipt =
+    traces.find((t) => t.kind === 'revocation' && (t.body.revocation === 'context_removed' || (t.body.revocation === 'deprovisioned' && !t.body.cause)))?.seq ?? Infinity;
   const decisions = traces.filter((t) => t.kind === 'decision');
   const perCall = new Map<string, number>();
   // A tool a mover's re-evaluation took away comes back only by a new grant.

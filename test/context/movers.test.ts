@@ -121,7 +121,7 @@ it('raises revoke_failed when the target refuses the removal, and the collapse r
   const receipts = (await world.traces(taskId)).filter((t) => t.kind === 'revocation');
   expect(receipts.map((t) => [t.body.revocation, t.body.cause])).toEqual([
     ['mover_reevaluation', expect.any(String)],
-    ['revoke_failed', undefined],
+    ['revoke_failed', 'mover_reevaluation'],
     ['deprovisioned', undefined],
   ]);
   expect((await world.task(taskId)).body.provisioned).toEqual([expect.objectContaining({ status: 'revoked' })]);
