@@ -1,7 +1,8 @@
 // Movers and the task workflow: a tool a mover's re-evaluation took away comes back only by the path
 // its reach requires (the mover revokes the grant outside the workflow, which still held the tool in
-// its context), and the access JIT provisioned for it is removed from the target app at once.
+// its context), and the access JIT provisioned for it (a membership, a minted key) is removed at once.
 import { randomUUID } from 'node:crypto';
+import { credentialKey } from '../../activities/provisioning/credential-connector';
 import { taskWorkflowId } from '../../workflows/messages';
 import { patchOps, scim } from '../identity/people';
 import { SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
@@ -125,4 +126,33 @@ it('raises revoke_failed when the target refuses the removal, and the collapse r
     ['deprovisioned', undefined],
   ]);
   expect((await world.task(taskId)).body.provisioned).toEqual([expect.objectContaining({ status: 'revoked' })]);
+});
+
+it('destroys at once the key minted for a grant a mover revoked', async () => {
+  // dave (support) may refund; he holds no payments access: carol approves, a key is minted for the task.
+  const taskId = await world.newTask({ userId: 'dave', agentId: await world.newAgent('dave') });
+  const callId = `call-${randomUUID()}`;
+  const refund = { amount: 250, orderId: 'o-7' };
+  expect((await world.call(taskId, 'payments.refund', refund, { callId })).status).toBe(202);
+  const waiting = world.call(taskId, 'payments.refund', refund, { callId, waitSeconds: 30 });
+  expect(await world.click(SLACK_IDS.carol, 'approve_task', (await world.card(SLACK_IDS.carol, taskId)).value)).toBe(200);
+  const allowed = (await waiting).body;
+  expect(allowed).toMatchObject({ decision: 'allow', credentialRef: expect.any(String) });
+  const key = credentialKey(taskId, 'payments', 'payments-api');
+  expect(await world.stack.services.secrets.get(key)).toBeDefined();
+
+  // Refunds are for the support group: leaving it revokes the grant, and the key is destroyed.
+  const support = (op: object) => scim(world.stack, 'PATCH', '/Groups/support', patchOps(op));
+  expect((await support({ op: 'remove', path: 'members[value eq "dave"]' })).status).toBe(200);
+  try {
+    await world.eventually(async () => (await world.stack.services.secrets.get(key)) === undefined, 'the key to be destroyed');
+    expect((await world.stack.request('POST', '/v1/credentials/resolve', { body: { credentialRef: allowed.credentialRef } })).status).toBe(410);
+    const released = await world.eventually(async () => (await world.traces(taskId)).find((t) => t.body.revocation === 'deprovisioned'), 'its receipt');
+    expect(released.body).toMatchObject({ appId: 'payments', cause: 'mover_reevaluation' });
+    expect((released.body.provisioning as { kind: string }[]).map((c) => c.kind)).toEqual(['credential_destroyed']);
+    expect((await world.task(taskId)).body).toMatchObject({ status: 'active', provisioned: [expect.objectContaining({ appId: 'payments', status: 'released' })] });
+  } finally {
+    await support({ op: 'add', path: 'members', value: [{ value: 'dave' }] });
+  }
+  expect((await world.stack.request('POST', `/v1/tasks/${taskId}/end`)).body).toMatchObject({ status: 'ended' });
 });
