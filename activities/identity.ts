@@ -19,7 +19,7 @@ export interface IdentityActivityDeps {
   tasks: TaskRepository;
   traces: TraceStore;
   directory: Pick<DirectoryRepository, 'user' | 'agent'>;
-  policy: Pick<PolicyStore, 'active'>;
+  policy: Pick<PolicyStore, 'active' | 'refresh'>;
   /** Defaults to the worker's Temporal client (`DelegatorId` search attribute). */
   runningTaskWorkflows?: RunningTaskWorkflows;
 }
@@ -148,6 +148,8 @@ export function createIdentityActivities(deps: IdentityActivityDeps) {
      * next call on a revoked tool goes to the task workflow, which decides it afresh.
      */
     async reevaluateGrants(input: { userId: string; cause: string }): Promise<MoverRevocation[]> {
+      // A version another replica activated a moment ago (a reload's re-evaluation) is decided with.
+      await deps.policy.refresh();
       const policy = deps.policy.active();
       const user = await deps.directory.user(input.userId);
       const revoked: MoverRevocation[] = [];

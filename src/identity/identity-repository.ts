@@ -87,6 +87,15 @@ export class IdentityRepository {
     return rows.map((r) => ({ taskId: r.task_id, workflowId: r.workflow_id }));
   }
 
+  /** People with an active task holding a live grant: whom a new policy version may take access from. */
+  async peopleWithLiveGrants(): Promise<string[]> {
+    const rows = await this.db.query<{ user_id: string }>(
+      `select distinct t.user_id from tasks t join grants g on g.task_id = t.task_id
+       where t.status = 'active' and g.revoked_at is null order by t.user_id`,
+    );
+    return rows.map((r) => r.user_id);
+  }
+
   /** Whether the person has an active task holding a live grant (else a move changes nothing). */
   async hasLiveGrants(userId: string): Promise<boolean> {
     const rows = await this.db.query(

@@ -143,6 +143,23 @@ export class IdentityService {
   }
 
   /**
+   * A new policy version was activated: every live grant is decided again with it, as after a move
+   * (one mover workflow per person holding live grants, not waited for). Returns how many people.
+   */
+  async policyChanged(version: string): Promise<number> {
+    const people = await this.people.peopleWithLiveGrants();
+    for (const userId of people) {
+      await this.temporal.workflow.start(moverWorkflow, {
+        workflowId: `mover-${userId}-policy-${version}`,
+        taskQueue: this.deps.taskQueue,
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        args: [{ userId, cause: `policy:${version}` }],
+      });
+    }
+    return people.length;
+  }
+
+  /**
    * Runs the movers re-evaluation as a workflow (durable, retried) and waits for it a bounded
    * time, so the answer usually reflects its outcome. Skipped when nothing is granted.
    */

@@ -1,10 +1,12 @@
 import { Body, Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
+import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { Roles } from '../auth/auth.guard';
 import { Problem } from '../http/problem';
 import { validate } from '../http/validate';
 import type { Services } from '../services';
-import { SERVICES } from '../tokens';
+import { IdentityService } from '../identity/identity.service';
+import { SERVICES, TEMPORAL_CLIENT } from '../tokens';
 import { BundleInvalidError } from './compile';
 import { emptySession } from './session';
 
@@ -19,7 +21,10 @@ const evaluateBody = z.strictObject({
 @Controller('v1/policy')
 @Roles('admin')
 export class PolicyController {
-  constructor(@Inject(SERVICES) private readonly s: Services) {}
+  constructor(
+    @Inject(SERVICES) private readonly s: Services,
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+  ) {}
 
   @Get()
   get() {
@@ -62,7 +67,9 @@ export class PolicyController {
   async reload() {
     try {
       const compiled = await this.s.policy.reload();
-      return { version: compiled.version, rules: compiled.bundle.rules.length };
+      // Live grants the new version denies are revoked, and their JIT access removed, as after a move.
+      const reevaluating = await IdentityService.from(this.s, this.temporal).policyChanged(compiled.version);
+      return { version: compiled.version, rules: compiled.bundle.rules.length, reevaluating };
     } catch (err) {
       if (err instanceof BundleInvalidError) {
         throw new Problem(422, 'bundle_invalid', `The bundle has ${err.errors.length} error(s); version ${this.s.policy.active().version} stays active.`, {

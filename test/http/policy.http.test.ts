@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { eventually } from '../identity/people';
 import { startStack, TOKENS, type Stack } from '../support/stack';
 
 let stack: Stack;
@@ -70,5 +71,17 @@ describe('policy API', () => {
     expect(good.body.version).not.toBe(active);
     const after = await call('after');
     expect(after.body).toMatchObject({ decision: 'deny', policyVersion: good.body.version, reason: { code: 'change_freeze' } });
+
+    // The grant the new version denies is revoked with a receipt, as after a move (its JIT access would be removed).
+    expect(good.body.reevaluating).toBeGreaterThanOrEqual(1);
+    const receipt = await eventually(async () => {
+      const [row] = await stack.database.db.query<{ body: Record<string, unknown> }>(
+        "select body from decision_traces where task_id = $1 and kind = 'revocation' and body->>'revocation' = 'mover_reevaluation'",
+        [taskId],
+      );
+      return row?.body;
+    }, 15_000, 'the revocation receipt');
+    expect(receipt).toMatchObject({ toolId: 'github.create_pr', cause: `policy:${good.body.version}`, reasonCode: 'change_freeze', policyVersion: good.body.version });
+    expect((await stack.request('GET', `/v1/tasks/${taskId}`)).body).toMatchObject({ status: 'active', context: [], revoked: [expect.objectContaining({ toolId: 'github.create_pr' })] });
   });
 });

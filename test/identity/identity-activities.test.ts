@@ -23,7 +23,7 @@ beforeAll(async () => {
     tasks,
     traces: new TraceStore(db, 'default'),
     directory,
-    policy: { active: () => ({}) as never },
+    policy: { active: () => ({}) as never, refresh: async () => undefined },
     runningTaskWorkflows: async () => visible,
   });
   const now = new Date().toISOString();
