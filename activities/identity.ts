@@ -67,6 +67,11 @@ export function createIdentityActivities(deps: IdentityActivityDeps) {
   const runningTaskWorkflows = deps.runningTaskWorkflows ?? temporalRunningTaskWorkflows;
 
   return {
+    /** A page of the people holding live grants (a policy re-evaluation's fan-out). */
+    async peopleWithLiveGrants(input: { after?: string; limit: number }): Promise<string[]> {
+      return repo.peopleWithLiveGrants(input.after, input.limit);
+    },
+
     /** The person's running tasks: Temporal's visibility (DelegatorId) united with the projection. */
     async runningTasksOf(input: { userId: string }): Promise<TaskRef[]> {
       const [fromProjection, fromVisibility] = await Promise.all([repo.activeTasksOf(input.userId), runningTaskWorkflows(input.userId)]);

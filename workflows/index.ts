@@ -1,3 +1,3 @@
 // The workflow bundle's entry: every workflow the worker registers.
 export { taskWorkflow } from './task-workflow';
-export { moverWorkflow, offboardingWorkflow } from './offboarding-workflow';
+export { moverWorkflow, offboardingWorkflow, policyReevaluationWorkflow } from './offboarding-workflow';

@@ -1,7 +1,7 @@
 // Identity lifecycle workflows. Leavers: one offboarding per person and event collapses every
 // running task of theirs, moves their pending approvals on and orphans their agents. Movers: a
 // person's live grants decided again after their directory attributes changed.
-import { getExternalWorkflowHandle, patched, sleep, type SignalDefinition } from '@temporalio/workflow';
+import { continueAsNew, executeChild, getExternalWorkflowHandle, patched, sleep, type SignalDefinition } from '@temporalio/workflow';
 import type { ApprovalRef, MoverRevocation, OffboardingRecord } from '../activities/identity';
 import { acts } from './activity-profiles';
 import { approverRemovedSignal, grantsRevokedSignal, revokeAllSignal, taskWorkflowId } from './messages';
@@ -72,6 +72,29 @@ export async function moverWorkflow(input: MoverInput): Promise<MoverRevocation[
     await Promise.all([...toolsOf].map(([taskId, toolIds]) => signal(taskWorkflowId(taskId), grantsRevokedSignal, { toolIds })));
   }
   return revoked;
+}
+
+export interface PolicyReevaluationInput {
+  version: string;
+  /** The last person of the previous run's page (the fan-out continues as new page by page). */
+  after?: string;
+  /** People re-evaluated per run (default 200: a child's few events each keep the history well under its cap). */
+  pageSize?: number;
+}
+
+/**
+ * A new policy version was activated: every person holding live grants is re-evaluated as after a
+ * move (a mover workflow each, cause `policy:<version>`), a page at a time, durably.
+ */
+export async function policyReevaluationWorkflow(input: PolicyReevaluationInput): Promise<void> {
+  const limit = input.pageSize ?? 200;
+  const people = await acts.peopleWithLiveGrants({ after: input.after, limit });
+  await Promise.all(
+    people.map((userId) =>
+      executeChild(moverWorkflow, { workflowId: `mover-${userId}-policy-${input.version}`, args: [{ userId, cause: `policy:${input.version}` }] }).catch(() => undefined),
+    ),
+  );
+  if (people.length === limit) await continueAsNew<typeof policyReevaluationWorkflow>({ ...input, after: people[people.length - 1] });
 }
 
 /** Signals another workflow; one that already finished has nothing left to revoke. */

@@ -87,11 +87,12 @@ export class IdentityRepository {
     return rows.map((r) => ({ taskId: r.task_id, workflowId: r.workflow_id }));
   }
 
-  /** People with an active task holding a live grant: whom a new policy version may take access from. */
-  async peopleWithLiveGrants(): Promise<string[]> {
+  /** People with an active task holding a live grant, in id order after `after`: whom a new policy version may take access from. */
+  async peopleWithLiveGrants(after = '', limit = 1000): Promise<string[]> {
     const rows = await this.db.query<{ user_id: string }>(
       `select distinct t.user_id from tasks t join grants g on g.task_id = t.task_id
-       where t.status = 'active' and g.revoked_at is null order by t.user_id`,
+       where t.status = 'active' and g.revoked_at is null and t.user_id > $1 order by t.user_id limit $2`,
+      [after, limit],
     );
     return rows.map((r) => r.user_id);
   }

@@ -4,7 +4,7 @@
 // collapses their tasks. A mover's live grants are decided again by the mover workflow.
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { MoverRevocation } from '../../activities/identity';
-import { moverWorkflow, offboardingWorkflow } from '../../workflows/offboarding-workflow';
+import { moverWorkflow, offboardingWorkflow, policyReevaluationWorkflow } from '../../workflows/offboarding-workflow';
 import type { SqlClient } from '../db/sql';
 import type { DirectoryRepository } from '../directory/directory-repository';
 import { Problem } from '../http/problem';
@@ -143,20 +143,17 @@ export class IdentityService {
   }
 
   /**
-   * A new policy version was activated: every live grant is decided again with it, as after a move
-   * (one mover workflow per person holding live grants, not waited for). Returns how many people.
+   * A new policy version was activated: every live grant is decided again with it, as after a move,
+   * by one durable fan-out workflow (not waited for). Returns its workflow id.
    */
-  async policyChanged(version: string): Promise<number> {
-    const people = await this.people.peopleWithLiveGrants();
-    for (const userId of people) {
-      await this.temporal.workflow.start(moverWorkflow, {
-        workflowId: `mover-${userId}-policy-${version}`,
-        taskQueue: this.deps.taskQueue,
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        args: [{ userId, cause: `policy:${version}` }],
-      });
-    }
-    return people.length;
+  async policyChanged(version: string): Promise<string> {
+    const handle = await this.temporal.workflow.start(policyReevaluationWorkflow, {
+      workflowId: `policy-reevaluation-${version}`,
+      taskQueue: this.deps.taskQueue,
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      args: [{ version }],
+    });
+    return handle.workflowId;
   }
 
   /**

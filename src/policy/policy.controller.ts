@@ -68,8 +68,8 @@ export class PolicyController {
     try {
       const compiled = await this.s.policy.reload();
       // Live grants the new version denies are revoked, and their JIT access removed, as after a move.
-      const reevaluating = await IdentityService.from(this.s, this.temporal).policyChanged(compiled.version);
-      return { version: compiled.version, rules: compiled.bundle.rules.length, reevaluating };
+      const reevaluation = await IdentityService.from(this.s, this.temporal).policyChanged(compiled.version);
+      return { version: compiled.version, rules: compiled.bundle.rules.length, reevaluation };
     } catch (err) {
       if (err instanceof BundleInvalidError) {
         throw new Problem(422, 'bundle_invalid', `The bundle has ${err.errors.length} error(s); version ${this.s.policy.active().version} stays active.`, {

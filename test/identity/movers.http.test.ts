@@ -1,6 +1,8 @@
 // Movers: after a person's directory attributes change (SCIM or HR), their live grants are decided
 // again; those the policy now denies are revoked with a receipt, the others stay.
-import { startStack, type Stack } from '../support/stack';
+import { randomUUID } from 'node:crypto';
+import { policyReevaluationWorkflow } from '../../workflows/offboarding-workflow';
+import { startStack, TOKENS, type Stack } from '../support/stack';
 import { call, createPerson, HR_ENV, patchOps, scim, signedHrEvent, taskWithGrants, TOOL_ARGS } from './people';
 
 let stack: Stack;
@@ -91,5 +93,24 @@ describe('movers', () => {
     expect(res.status).toBe(200);
     expect(await liveTools(taskId)).toEqual([]);
     expect(await moverReceipts(taskId)).toHaveLength(1);
+  });
+
+  it('re-evaluates every person holding live grants, a page at a time, when a policy version is activated', async () => {
+    const people = [await createPerson(stack), await createPerson(stack), await createPerson(stack)];
+    const taskIds = [];
+    for (const p of people) taskIds.push(await taskWithGrants(stack, p.id, 'coding-agent', ['github.read_repo']));
+    // They change under the policy without a move (as a new version's rules would change what they may do).
+    await stack.database.db.query("update users set user_type = 'Contractor' where id = any($1::text[])", [people.map((p) => p.id)]);
+    const { version } = (await stack.request('GET', '/v1/policy', { token: TOKENS.admin })).body;
+    const workflowId = `reevaluation-${randomUUID()}`;
+    const handle = await stack.client.workflow.start(policyReevaluationWorkflow, { workflowId, taskQueue: stack.services.config.temporal.taskQueue, args: [{ version, pageSize: 2 }] });
+    await handle.result();
+    for (const taskId of taskIds) {
+      expect(await liveTools(taskId)).toEqual([]);
+      expect(await moverReceipts(taskId)).toEqual([expect.objectContaining({ body: expect.objectContaining({ toolId: 'github.read_repo', cause: `policy:${version}` }) })]);
+    }
+    // Pages of two: the first run continued as new.
+    const first = await stack.client.workflow.getHandle(workflowId, handle.firstExecutionRunId).fetchHistory();
+    expect(first.events?.some((e) => e.workflowExecutionContinuedAsNewEventAttributes)).toBe(true);
   });
 });
