@@ -143,7 +143,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
 
     async recordProvisioning(input: Omit<ProvisionedAccess, 'revokedAt' | 'revokeStatus' | 'lastError'> & { changes: unknown[] }): Promise<void> {
       const t = await task(input.taskId);
-      const known = (await deps.provisioned.ofTask(input.taskId)).find((p) => p.appId === input.appId && p.entitlementId === input.entitlementId);
+      const known = await deps.provisioned.one(input.taskId, input.appId, input.entitlementId);
       // A retried activity: already recorded (unless a mover's release removed the entitlement since).
       if (known && !known.revokedAt && (known.entitlementGranted || !input.entitlementGranted)) return;
       await deps.traces.append(
@@ -188,7 +188,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     /** A receipt for an entitlement removed after a mover's revocation. Idempotent: a retry writes no second one. */
     async recordReleased(input: { taskId: string; appId: string; entitlementId: string; changes: unknown[] }): Promise<void> {
       const { taskId, appId, entitlementId } = input;
-      const known = (await deps.provisioned.ofTask(taskId)).find((p) => p.appId === appId && p.entitlementId === entitlementId);
+      const known = await deps.provisioned.one(taskId, appId, entitlementId);
       if (!known?.entitlementGranted) return;
       const body = { appId, entitlementId, revocation: 'deprovisioned', cause: 'mover_reevaluation', provisioning: input.changes };
       await receipt(taskId, body, (tx) => deps.provisioned.markReleased(tx, taskId, appId, entitlementId));

@@ -207,6 +207,12 @@ export class ProvisionedAccessRepository {
     );
   }
 
+  /** The task's record of one app entitlement, if any. */
+  async one(taskId: string, appId: string, entitlementId: string): Promise<ProvisionedAccess | undefined> {
+    const [row] = await this.db.query<JitRow>('select * from jit_grants where task_id = $1 and app_id = $2 and entitlement_id = $3', [taskId, appId, entitlementId]);
+    return row && toProvisioned(row);
+  }
+
   async ofTask(taskId: string, db: SqlClient = this.db): Promise<ProvisionedAccess[]> {
     const rows = await db.query<JitRow>('select * from jit_grants where task_id = $1 order by created_at, app_id', [taskId]);
     return rows.map(toProvisioned);
