@@ -18,7 +18,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { taskWorkflowId } from '../../workflows/messages';
 import type { Engine } from '../support/databases';
 import { historyJson, SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
-import { TOKENS } from '../support/stack';
+import { requestTo, TOKENS, type Stack } from '../support/stack';
 import { PgClient } from '../../src/db/pg-client';
 import { createApi } from '../../src/main';
 import { createServices } from '../../src/services';
@@ -29,7 +29,7 @@ const seed = Number(env.CHAOS_SEED ?? Date.now() % 100_000);
 let world: ContextWorld;
 /** How long a second replica may decide on what it knew before a change (its projection's bound). */
 const REPLICA_LAG_MS = 1000;
-let replica: { baseUrl: string; stop(): Promise<void> } | undefined;
+let replica: { request: Stack['request']; stop(): Promise<void> } | undefined;
 beforeAll(async () => {
   world = await startContextWorld({
     stepTimeoutSeconds: 4,
@@ -43,9 +43,8 @@ beforeAll(async () => {
     const services = await createServices(world.stack.services.config, { db });
     const app = await createApi(services, world.stack.client);
     await app.listen(0, '127.0.0.1');
-    const baseUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
     replica = {
-      baseUrl,
+      request: requestTo((await app.getUrl()).replace('[::1]', '127.0.0.1')),
       async stop() {
         await app.close();
         await services.close();
@@ -58,16 +57,6 @@ afterAll(async () => {
   await replica?.stop();
   await world?.stop();
 });
-
-/** A tool call on the second replica. */
-async function callOnReplica(baseUrl: string, taskId: string, body: object, waitSeconds: number): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(`${baseUrl}/v1/tasks/${taskId}/tool-calls${waitSeconds ? `?waitSeconds=${waitSeconds}` : ''}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKENS.gateway}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
-}
 
 let state = seed;
 const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
@@ -224,7 +213,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     const id = callId ?? `c-${randomUUID()}`;
     const onReplica = replica && random() < 0.5;
     const res = onReplica
-      ? await callOnReplica(replica!.baseUrl, taskId, { callId: id, toolId, arguments: args }, waitSeconds)
+      ? await replica!.request('POST', `/v1/tasks/${taskId}/tool-calls${waitSeconds ? `?waitSeconds=${waitSeconds}` : ''}`, { body: { callId: id, toolId, arguments: args } })
       : await world.call(taskId, toolId, args, { callId: id, waitSeconds });
     const record = {
       taskId,

@@ -1,7 +1,6 @@
 // Movers and the task workflow: a tool a mover's re-evaluation took away comes back only by the path
 // its reach requires (the mover revokes the grant outside the workflow, which still held the tool in
 // its context), and the access JIT provisioned for it (a membership, a minted key) is removed at once.
-import { randomUUID } from 'node:crypto';
 import { credentialKey } from '../../activities/provisioning/credential-connector';
 import { taskWorkflowId } from '../../workflows/messages';
 import { patchOps, scim } from '../identity/people';
@@ -54,12 +53,7 @@ const CUSTOMER = { customerId: 'c-42' };
 
 /** alice lacks crm: asks for crm.read_customer and has carol approve it for the task (card `nth` of the task). */
 async function approved(taskId: string, nth: number) {
-  const callId = `call-${randomUUID()}`;
-  expect((await world.call(taskId, 'crm.read_customer', CUSTOMER, { callId })).status).toBe(202);
-  const card = await world.card(SLACK_IDS.carol, taskId, { nth });
-  const waiting = world.call(taskId, 'crm.read_customer', CUSTOMER, { callId, waitSeconds: 30 });
-  expect(await world.click(SLACK_IDS.carol, 'approve_task', card.value)).toBe(200);
-  return (await waiting).body;
+  return (await (await world.approvedBy(SLACK_IDS.carol, taskId, 'crm.read_customer', CUSTOMER, { nth })).decided).body;
 }
 
 const aliceInTarget = () => [...world.scim.users.values()].filter((u) => u.userName === 'alice@example.com');
@@ -131,12 +125,7 @@ it('raises revoke_failed when the target refuses the removal, and the collapse r
 it('destroys at once the key minted for a grant a mover revoked', async () => {
   // dave (support) may refund; he holds no payments access: carol approves, a key is minted for the task.
   const taskId = await world.newTask({ userId: 'dave', agentId: await world.newAgent('dave') });
-  const callId = `call-${randomUUID()}`;
-  const refund = { amount: 250, orderId: 'o-7' };
-  expect((await world.call(taskId, 'payments.refund', refund, { callId })).status).toBe(202);
-  const waiting = world.call(taskId, 'payments.refund', refund, { callId, waitSeconds: 30 });
-  expect(await world.click(SLACK_IDS.carol, 'approve_task', (await world.card(SLACK_IDS.carol, taskId)).value)).toBe(200);
-  const allowed = (await waiting).body;
+  const allowed = (await (await world.approvedBy(SLACK_IDS.carol, taskId, 'payments.refund', { amount: 250, orderId: 'o-7' })).decided).body;
   expect(allowed).toMatchObject({ decision: 'allow', credentialRef: expect.any(String) });
   const key = credentialKey(taskId, 'payments', 'payments-api');
   expect(await world.stack.services.secrets.get(key)).toBeDefined();

@@ -18,14 +18,9 @@ const aliceInTarget = () => [...world.scim.users.values()].filter((u) => u.userN
 
 /** Asks for crm.read_customer and has carol approve it for the task; resolves with the gateway's answer. */
 async function approvedByCarol(taskId: string, waitSeconds = 30) {
-  const callId = `call-${randomUUID()}`;
-  const held = await world.call(taskId, 'crm.read_customer', CUSTOMER, { callId });
-  expect(held.status).toBe(202);
-  const card = await world.card(SLACK_IDS.carol, taskId);
+  const { callId, card, decided } = await world.approvedBy(SLACK_IDS.carol, taskId, 'crm.read_customer', CUSTOMER, { waitSeconds });
   expect(card.text).toContain('crm.read_customer');
-  const waiting = world.call(taskId, 'crm.read_customer', CUSTOMER, { callId, waitSeconds });
-  expect(await world.click(SLACK_IDS.carol, 'approve_task', card.value)).toBe(200);
-  return { callId, decided: waiting };
+  return { callId, decided };
 }
 
 /** The next membership PATCH takes effect and its answer is lost (a 503); `meanwhile` runs as it fails. */

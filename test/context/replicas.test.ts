@@ -9,7 +9,7 @@ import { PgClient } from '../../src/db/pg-client';
 import { createApi } from '../../src/main';
 import { createServices, type Services } from '../../src/services';
 import { createAgent, createPerson, patchOps, scim } from '../identity/people';
-import { startStack, TOKENS, type Stack } from '../support/stack';
+import { requestTo, startStack, TOKENS, type Stack } from '../support/stack';
 
 const PR = { repo: 'acme/api', title: 'Fix the build', head: 'fix-build' };
 
@@ -34,12 +34,8 @@ afterAll(async () => {
 });
 
 async function callOn(baseUrl: string, taskId: string) {
-  const res = await fetch(`${baseUrl}/v1/tasks/${taskId}/tool-calls`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKENS.gateway}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ callId: randomUUID(), toolId: 'github.create_pr', arguments: PR }),
-  });
-  return (await res.json()) as { decision: string; reason?: { code: string } };
+  const res = await requestTo(baseUrl)('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: randomUUID(), toolId: 'github.create_pr', arguments: PR } });
+  return res.body as { decision: string; reason?: { code: string } };
 }
 
 /** A task whose context holds github.create_pr, decided on B from B's cached projection. */
@@ -110,7 +106,7 @@ describe('two API replicas', () => {
     const person = await createPerson(a);
     const taskId = await taskCachedOnB(person.id, await createAgent(a, person.id));
     expect((await callOn(a.baseUrl, taskId)).decision).toBe('allow'); // A has the view cached too
-    const ended = await fetch(`${b.baseUrl}/v1/tasks/${taskId}/end`, { method: 'POST', headers: { authorization: `Bearer ${TOKENS.gateway}` } });
+    const ended = await requestTo(b.baseUrl)('POST', `/v1/tasks/${taskId}/end`);
     expect(ended.status).toBe(200);
     const answeredAt = Date.now();
     expect((await callOn(b.baseUrl, taskId)).decision).toBe('deny');

@@ -136,6 +136,17 @@ export interface ContextWorld {
   card(slackUserId: string, taskId: string, opts?: { nth?: number; timeoutMs?: number }): Promise<Card>;
   /** A signed click on a card button, through POST /slack/events. */
   click(slackUserId: string, action: string, value: string, comment?: string): Promise<number>;
+  /**
+   * A call held for approval (202), approved for the task by `slackUserId` on its card (the task's
+   * n-th card to them); `decided` is the answer a gateway waiting on the call gets.
+   */
+  approvedBy(
+    slackUserId: string,
+    taskId: string,
+    toolId: string,
+    args: Record<string, unknown>,
+    opts?: { nth?: number; waitSeconds?: number },
+  ): Promise<{ callId: string; card: Card; decided: Promise<Response> }>;
   /** The ephemeral refusal Slack showed `slackUserId` after call index `from`. */
   ephemeral(slackUserId: string, from: number): Promise<SlackCall>;
   /** Every trace record of the task, in chain order. */
@@ -251,6 +262,16 @@ export async function startContextWorld(
     },
     click(slackUserId, action, value, comment) {
       return sendSignedClick({ baseUrl: stack.baseUrl, signingSecret: SLACK_SIGNING_SECRET, responseUrl: `${slack.url}response`, slackUserId, action, value, comment });
+    },
+    async approvedBy(slackUserId, taskId, toolId, args, o = {}) {
+      const callId = `call-${randomUUID()}`;
+      const held = await world.call(taskId, toolId, args, { callId });
+      if (held.status !== 202) throw new Error(`${toolId} was not held for approval: ${held.status} ${JSON.stringify(held.body)}`);
+      const card = await world.card(slackUserId, taskId, { nth: o.nth });
+      const decided = world.call(taskId, toolId, args, { callId, waitSeconds: o.waitSeconds ?? 30 });
+      const clicked = await world.click(slackUserId, 'approve_task', card.value);
+      if (clicked !== 200) throw new Error(`the approval click answered ${clicked}`);
+      return { callId, card, decided };
     },
     ephemeral(slackUserId, from) {
       return slack.waitFor('chat.postEphemeral', (c) => slack.calls.indexOf(c) >= from && c.body.user === slackUserId);

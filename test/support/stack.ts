@@ -36,6 +36,29 @@ export function otherWorkflowBundle(which: 'altered' | 'failing'): Promise<Workf
   return bundleWorkflowCode({ workflowsPath: require.resolve(file), logger: { ...quietLogger, error() {} } });
 }
 
+/** Requests to an API at `baseUrl` (the stack's, or another replica's), as the gateway unless a token is given. */
+export function requestTo(baseUrl: string): Stack['request'] {
+  return async (method, url, o = {}) => {
+    const token = o.token === undefined ? TOKENS.gateway : o.token;
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    if (token) headers.authorization = `Bearer ${token}`;
+    let body: string | undefined;
+    if (o.body !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+    }
+    const res = await fetch(baseUrl + url, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* not JSON: keep the text */
+    }
+    return { status: res.status, headers: res.headers, body: parsed };
+  };
+}
+
 export interface Stack {
   baseUrl: string;
   services: Services;
@@ -103,25 +126,7 @@ export async function startStack(opts: { engine?: Engine; env?: Record<string, s
       await running?.stop();
       running = undefined;
     },
-    async request(method, url, o = {}) {
-      const token = o.token === undefined ? TOKENS.gateway : o.token;
-      const headers: Record<string, string> = { ...(o.headers ?? {}) };
-      if (token) headers.authorization = `Bearer ${token}`;
-      let body: string | undefined;
-      if (o.body !== undefined) {
-        headers['content-type'] ??= 'application/json';
-        body = typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
-      }
-      const res = await fetch(baseUrl + url, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        /* not JSON: keep the text */
-      }
-      return { status: res.status, headers: res.headers, body: parsed };
-    },
+    request: requestTo(baseUrl),
     async stop() {
       await app.close();
       await running?.stop();
