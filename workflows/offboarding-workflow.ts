@@ -1,7 +1,8 @@
 // Identity lifecycle workflows. Leavers: one offboarding per person and event collapses every
 // running task of theirs, moves their pending approvals on and orphans their agents. Movers: a
 // person's live grants decided again after their directory attributes changed.
-import { continueAsNew, executeChild, getExternalWorkflowHandle, patched, sleep, type SignalDefinition } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, executeChild, getExternalWorkflowHandle, patched, sleep, type SignalDefinition } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ApprovalRef, MoverRevocation, OffboardingRecord } from '../activities/identity';
 import { acts } from './activity-profiles';
 import { approverRemovedSignal, grantsRevokedSignal, revokeAllSignal, taskWorkflowId } from './messages';
@@ -80,6 +81,8 @@ export interface PolicyReevaluationInput {
   after?: string;
   /** People re-evaluated per run (default 200: a child's few events each keep the history well under its cap). */
   pageSize?: number;
+  /** People whose re-evaluation failed in earlier runs (the fan-out fails naming them once every page ran). */
+  failed?: string[];
 }
 
 /**
@@ -89,12 +92,22 @@ export interface PolicyReevaluationInput {
 export async function policyReevaluationWorkflow(input: PolicyReevaluationInput): Promise<void> {
   const limit = input.pageSize ?? 200;
   const people = await acts.peopleWithLiveGrants({ after: input.after, limit });
-  await Promise.all(
+  const outcomes = await Promise.all(
     people.map((userId) =>
-      executeChild(moverWorkflow, { workflowId: `mover-${userId}-policy-${input.version}`, args: [{ userId, cause: `policy:${input.version}` }] }).catch(() => undefined),
+      executeChild(moverWorkflow, { workflowId: `mover-${userId}-policy-${input.version}`, args: [{ userId, cause: `policy:${input.version}` }] }).then(
+        () => undefined,
+        // Another fan-out of this version is re-evaluating them right now: theirs is as good as ours.
+        (err) => (err instanceof WorkflowExecutionAlreadyStartedError ? undefined : userId),
+      ),
     ),
   );
-  if (people.length === limit) await continueAsNew<typeof policyReevaluationWorkflow>({ ...input, after: people[people.length - 1] });
+  const failed = [...(input.failed ?? []), ...outcomes.filter((u): u is string => u !== undefined)];
+  if (people.length === limit) await continueAsNew<typeof policyReevaluationWorkflow>({ ...input, after: people[people.length - 1], failed });
+  // The rest were re-evaluated; a person whose grants may still hold what the version denies is not
+  // left to pass as done.
+  if (failed.length) {
+    throw ApplicationFailure.nonRetryable(`Re-evaluation under policy ${input.version} failed for ${failed.length} people: ${failed.slice(0, 20).join(', ')}`, 'ReevaluationIncomplete', { failed });
+  }
 }
 
 /** Signals another workflow; one that already finished has nothing left to revoke. */

@@ -1,9 +1,10 @@
 // Movers: after a person's directory attributes change (SCIM or HR), their live grants are decided
 // again; those the policy now denies are revoked with a receipt, the others stay.
 import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
 import { policyReevaluationWorkflow } from '../../workflows/offboarding-workflow';
 import { startStack, TOKENS, type Stack } from '../support/stack';
-import { call, createPerson, HR_ENV, patchOps, scim, signedHrEvent, taskWithGrants, TOOL_ARGS } from './people';
+import { call, createPerson, eventually, HR_ENV, patchOps, scim, signedHrEvent, taskWithGrants, TOOL_ARGS } from './people';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -112,5 +113,40 @@ describe('movers', () => {
     // Pages of two: the first run continued as new.
     const first = await stack.client.workflow.getHandle(workflowId, handle.firstExecutionRunId).fetchHistory();
     expect(first.events?.some((e) => e.workflowExecutionContinuedAsNewEventAttributes)).toBe(true);
+  });
+
+  it('lets another fan-out re-evaluate a person it is already re-evaluating, and fails naming a person whose re-evaluation failed, after the rest', async () => {
+    const [busy, refused, plain] = [await createPerson(stack), await createPerson(stack), await createPerson(stack)];
+    const taskOf: Record<string, string> = {};
+    for (const p of [busy, refused, plain]) taskOf[p.id] = await taskWithGrants(stack, p.id, 'coding-agent', ['github.read_repo']);
+    await stack.database.db.query("update users set user_type = 'Contractor' where id = any($1::text[])", [[busy.id, refused.id, plain.id]]);
+    const { version } = (await stack.request('GET', '/v1/policy', { token: TOKENS.admin })).body;
+    const queue = stack.services.config.temporal.taskQueue;
+    // busy: a re-evaluation of this version under the same id is running (queued where no worker polls).
+    const other = await stack.client.workflow.start('moverWorkflow', { workflowId: `mover-${busy.id}-policy-${version}`, taskQueue: `nobody-${randomUUID()}`, args: [{ userId: busy.id, cause: 'test' }] });
+    // refused: the projection refuses to revoke their grant, so their re-evaluation retries until it is terminated.
+    await stack.database.db.query("create function refuse_in_test() returns trigger language plpgsql as $$ begin raise exception 'refused in test'; end $$");
+    await stack.database.db.query(`create trigger refuse_in_test before update on grants for each row when (new.task_id = '${taskOf[refused.id]}') execute function refuse_in_test()`);
+    try {
+      const handle = await stack.client.workflow.start(policyReevaluationWorkflow, { workflowId: `reevaluation-${randomUUID()}`, taskQueue: queue, args: [{ version, pageSize: 2 }] });
+      const child = stack.client.workflow.getHandle(`mover-${refused.id}-policy-${version}`);
+      await eventually(async () => ((await child.describe().catch(() => undefined))?.raw.pendingActivities?.[0]?.attempt ?? 0) > 1, 30_000, 'a retried re-evaluation');
+      await child.terminate('test: a re-evaluation that cannot finish');
+      const failure = await handle.result().then(
+        () => undefined,
+        (err: { cause?: ApplicationFailure }) => err.cause,
+      );
+      expect(failure).toBeInstanceOf(ApplicationFailure);
+      expect(failure).toMatchObject({ type: 'ReevaluationIncomplete', details: [{ failed: [refused.id] }] });
+      expect(failure!.message).toContain(refused.id);
+      // Every page ran: the person after the failed one was re-evaluated; the busy one was left to the other run.
+      expect(await liveTools(taskOf[plain.id])).toEqual([]);
+      expect(await liveTools(taskOf[refused.id])).toEqual(['github.read_repo']);
+      expect(await liveTools(taskOf[busy.id])).toEqual(['github.read_repo']);
+    } finally {
+      await stack.database.db.query('drop trigger refuse_in_test on grants');
+      await stack.database.db.query('drop function refuse_in_test()');
+      await other.terminate('test over');
+    }
   });
 });
