@@ -176,10 +176,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       const needed = new Set(
         (await deps.tasks.grants(input.taskId))
           .filter((g) => !g.revokedAt)
-          .map((g) => {
-            const tool = policy.tool(g.toolId);
-            return `${g.appId}\u0000${tool?.entitlement ?? policy.app(g.appId)?.entitlements[0]?.id}`;
-          }),
+          // A tool the policy no longer names needs its app's first entitlement, as it did.
+          .map((g) => `${g.appId}\u0000${policy.tool(g.toolId) ? policy.entitlement(g.toolId) : policy.app(g.appId)?.entitlements[0]?.id}`),
       );
       const provisioned = await deps.provisioned.ofTask(input.taskId);
       return provisioned.filter((p) => !p.revokedAt && p.entitlementGranted && !needed.has(`${p.appId}\u0000${p.entitlementId}`));

@@ -153,10 +153,8 @@ export class DecisionService {
     const policy = this.deps.policy.active();
     const tool = policy.tool(call.toolId)!;
     const app = policy.app(tool.app)!;
-    const entitlementOf = (t: { entitlement?: string }) => t.entitlement ?? app.entitlements[0]?.id;
-    const entitlementId = entitlementOf(tool);
-    const sameAccess = policy.bundle.tools.filter((t) => t.app === app.id && entitlementOf(t) === entitlementId).map((t) => t.id);
-    const reach = await this.reach(task, app.id, app.connector.type, sameAccess, entitlementId);
+    const entitlementId = policy.entitlement(tool.id);
+    const reach = await this.reach(task, app.id, app.connector.type, policy.sameAccess(tool.id), entitlementId);
     // An app whose access is a credential gets a fresh per-task secret on every new grant.
     const minted = app.connector.type === 'credential';
     return Object.assign(base, {
@@ -306,7 +304,7 @@ export class DecisionService {
     const tool = policy.tool(toolId);
     const app = tool && policy.app(tool.app);
     if (!app) return undefined;
-    if (app.connector.type === 'credential') return credentialKey(taskId, app.id, tool.entitlement ?? app.entitlements[0]?.id);
+    if (app.connector.type === 'credential') return credentialKey(taskId, app.id, policy.entitlement(toolId));
     const shared = `apps/${app.id}/agent-credential`;
     return (await this.deps.secrets.get(shared)) ? shared : undefined;
   }

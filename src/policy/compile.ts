@@ -33,6 +33,10 @@ export interface CompiledPolicy {
   readonly bundle: GovernanceBundle;
   tool(id: string): Tool | undefined;
   app(id: string): App | undefined;
+  /** The entitlement of its app a tool needs: its own, else the app's first (none for an app without any). */
+  entitlement(toolId: string): string | undefined;
+  /** The tools of the same app that need the same entitlement as this one (itself included). */
+  sameAccess(toolId: string): string[];
   route(id: string): ApproverRoute | undefined;
   evaluate(input: EvaluationInput, rates?: RateCounter, options?: EvaluateOptions): Decision;
   explain(input: EvaluationInput, rates?: RateCounter): Decision & { explanation: RuleExplanation[] };
@@ -61,6 +65,7 @@ interface ToolEntry {
   validate: ArgumentsValidator;
   indexed: CompiledRule[];
   readsArgs: boolean;
+  entitlement?: string;
 }
 
 const NO_RATES: RateCounter = { count: () => 0 };
@@ -125,9 +130,11 @@ class Policy implements CompiledPolicy {
     for (const tool of bundle.tools) {
       const candidates = new Set([...(byAttr.tool.get(tool.id) ?? []), ...(byAttr.app.get(tool.app) ?? []), ...(byAttr.action.get(tool.action) ?? [])]);
       const indexed = [...candidates].sort((a, b) => a.order - b.order);
+      const app = this.apps.get(tool.app)!;
       this.entries.set(tool.id, {
         tool,
-        app: this.apps.get(tool.app)!,
+        app,
+        entitlement: tool.entitlement ?? app.entitlements[0]?.id,
         validate: validators.get(tool.id)!,
         indexed,
         readsArgs: unindexedReadArgs || indexed.some((r) => r.readsArgs),
@@ -145,6 +152,16 @@ class Policy implements CompiledPolicy {
 
   route(id: string): ApproverRoute | undefined {
     return this.routes.get(id);
+  }
+
+  entitlement(toolId: string): string | undefined {
+    return this.entries.get(toolId)?.entitlement;
+  }
+
+  sameAccess(toolId: string): string[] {
+    const entry = this.entries.get(toolId);
+    if (!entry) return [];
+    return [...this.entries.values()].filter((e) => e.app.id === entry.app.id && e.entitlement === entry.entitlement).map((e) => e.tool.id);
   }
 
   readsArguments(toolId: string): boolean {

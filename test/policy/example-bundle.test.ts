@@ -27,6 +27,15 @@ describe('the example governance bundle', () => {
     expect(bundle.tests.length).toBeGreaterThanOrEqual(10);
   });
 
+  it("names the entitlement each tool needs (its own, else its app's first) and the tools that share it", () => {
+    expect(policy.entitlement('wiki.edit_page')).toBe('wiki-editor');
+    expect(policy.entitlement('crm.export_customers')).toBe('crm-user');
+    expect(policy.entitlement('web.fetch')).toBeUndefined();
+    expect(policy.sameAccess('crm.read_customer').sort()).toEqual(['crm.export_customers', 'crm.read_customer']);
+    expect(policy.sameAccess('wiki.read_page')).toEqual(['wiki.read_page']);
+    expect(policy.sameAccess('no.such_tool')).toEqual([]);
+  });
+
   it('names app owners who are in the example directory', () => {
     const directory = parse(readFileSync(path.join(dir, 'directory.yaml'), 'utf8')) as { people: { id: string }[] };
     const people = new Set(directory.people.map((p) => p.id));
