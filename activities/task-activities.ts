@@ -8,6 +8,7 @@ import type { SqlClient } from '../src/db/sql';
 import type { Metrics } from '../src/health/metrics';
 import type { PolicyStore } from '../src/policy/policy-store';
 import type { ProvisionedAccess, ProvisionedAccessRepository, TaskRecord, TaskRepository } from '../src/tasks/task-repository';
+import { handOver } from './hand-over';
 import { contextEntry, decidedAtOnce } from '../workflows/plan-path';
 import type { ApprovalAnswer, CollapseResult, ContextEntry, TaskStatus, ToolCallRequest, ToolCallResult } from '../workflows/messages';
 
@@ -161,8 +162,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         await deps.tasks.markCollapsed(tx, input.taskId, input.status, input.reason);
         await deps.credentials.revokeTask(tx, input.taskId);
       });
-      const provisioned = await deps.provisioned.ofTask(input.taskId);
-      return { provisioned: provisioned.filter((p) => !p.revokedAt) };
+      const provisioned = (await deps.provisioned.ofTask(input.taskId)).filter((p) => !p.revokedAt);
+      return { provisioned: await handOver({ ...deps, receipt }, await task(input.taskId), provisioned, true) };
     },
 
     async recordDeprovisioned(input: { taskId: string; appId: string; entitlementId: string; changes: unknown[] }): Promise<void> {
@@ -170,7 +171,10 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       await receipt(taskId, { appId, entitlementId, revocation: 'deprovisioned', provisioning: input.changes }, (tx) => deps.provisioned.markRevoked(tx, taskId, appId, entitlementId));
     },
 
-    /** Access JIT provisioned for the task that no live grant needs (after a mover revoked some): entitlements to remove. */
+    /**
+     * Access JIT provisioned for the task that no live grant needs (after a mover revoked some):
+     * entitlements to remove, less those handed over to another task of the person that needs them.
+     */
     async unneededAccess(input: { taskId: string }): Promise<ProvisionedAccess[]> {
       const policy = deps.policy.active();
       const needed = new Set(
@@ -180,7 +184,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
           .map((g) => `${g.appId}\u0000${policy.tool(g.toolId) ? policy.entitlement(g.toolId) : policy.app(g.appId)?.entitlements[0]?.id}`),
       );
       const provisioned = await deps.provisioned.ofTask(input.taskId);
-      return provisioned.filter((p) => !p.revokedAt && p.entitlementGranted && !needed.has(`${p.appId}\u0000${p.entitlementId}`));
+      const unneeded = provisioned.filter((p) => !p.revokedAt && p.entitlementGranted && !needed.has(`${p.appId}\u0000${p.entitlementId}`));
+      return unneeded.length ? handOver({ ...deps, receipt }, await task(input.taskId), unneeded, false) : unneeded;
     },
 
     /** A receipt for an entitlement removed after a mover's revocation. Idempotent: a retry writes no second one. */

@@ -17,7 +17,7 @@ import type { DirectoryPerson } from '../../src/directory/person';
 import type { App, Entitlement } from '../../src/policy/bundle';
 import type { SecretStore } from '../../src/vault/secret-store';
 import { change, type Connector, type Observe, type ProvisioningChange, type ProvisioningChangeKind } from './connector';
-import { ProvisioningIntents, type Intent, type StepKey } from './intents';
+import { ACCOUNT_STEP, entitlementStep, ProvisioningIntents, type Intent, type StepKey } from './intents';
 import { connectorFor } from './registry';
 
 export type { ProvisioningChange, ProvisioningChangeKind } from './connector';
@@ -67,7 +67,6 @@ const AS_REMOVED: Partial<Record<ProvisioningChangeKind, ProvisioningChangeKind>
 
 const refusal = (type: string, message: string) => ApplicationFailure.create({ type, message, nonRetryable: true });
 const stepKey = (taskId: string, appId: string, base: string, sagaId?: string): StepKey => ({ taskId, appId, step: sagaId ? `${base}#${sagaId}` : base });
-const entitlementStep = (entitlementId: string) => `entitlement:${entitlementId}`;
 
 export function createProvisioningActivities(deps: ProvisioningDeps) {
   const intents = new ProvisioningIntents(deps.db);
@@ -135,7 +134,7 @@ export function createProvisioningActivities(deps: ProvisioningDeps) {
       const person = await deps.people.person(i.userId);
       if (!person) throw refusal('PersonUnknown', `Person ${i.userId} is not in the directory.`);
       if (!person.active) throw refusal('PersonInactive', `Person ${i.userId} is inactive: no access is provisioned for them.`);
-      const r = await once(stepKey(i.taskId, i.appId, 'account', i.sagaId), (observe) => connector.ensureAccount({ taskId: i.taskId, person }, observe));
+      const r = await once(stepKey(i.taskId, i.appId, ACCOUNT_STEP, i.sagaId), (observe) => connector.ensureAccount({ taskId: i.taskId, person }, observe));
       return { accountId: r.accountId, created: r.ours, change: r.change };
     },
 
@@ -167,7 +166,7 @@ export function createProvisioningActivities(deps: ProvisioningDeps) {
     async deactivateAccount(i: { taskId: string; appId: string; accountId: string }): Promise<ProvisioningChange> {
       const { app, connector } = await target(i.appId);
       return undo(
-        stepKey(i.taskId, i.appId, 'account'),
+        stepKey(i.taskId, i.appId, ACCOUNT_STEP),
         i.accountId,
         connector,
         (observe) => connector.deactivateAccount({ taskId: i.taskId, accountId: i.accountId }, observe),

@@ -22,6 +22,10 @@ interface IntentRow {
 
 const toIntent = (r: IntentRow): Intent => ({ preExisting: r.pre_existing, accountId: r.account_id ?? undefined });
 
+/** The step bases: a task's account in an app, and each of its memberships there. */
+export const ACCOUNT_STEP = 'account';
+export const entitlementStep = (entitlementId: string) => `entitlement:${entitlementId}`;
+
 /** Rows of one step base across sagas: `account` matches `account` and `account#<saga>`. */
 const SAME_BASE = `task_id = $1 and app_id = $2 and (step = $3 or starts_with(step, $3 || '#'))`;
 
@@ -62,4 +66,21 @@ export class ProvisioningIntents {
   async markUndo(k: StepKey): Promise<void> {
     await this.db.query(`update provisioning_intents set undo_started_at = coalesce(undo_started_at, now()) where ${SAME_BASE}`, [k.taskId, k.appId, k.step]);
   }
+}
+
+/**
+ * A step's rows move to another task, which now owns the removal (access handed over, see
+ * activities/hand-over.ts): merged with its own rows of the same step, it owns what either task
+ * added. The giving task keeps none, so its undo leaves the target as it is.
+ */
+export async function handStepsOver(tx: SqlClient, k: StepKey, toTaskId: string): Promise<void> {
+  await tx.query(
+    `with moved as (delete from provisioning_intents where ${SAME_BASE} returning app_id, step, account_id, pre_existing)
+     insert into provisioning_intents (task_id, app_id, step, account_id, pre_existing)
+     select $4, app_id, step, account_id, pre_existing from moved
+     on conflict (task_id, app_id, step) do update set
+       pre_existing = provisioning_intents.pre_existing and excluded.pre_existing,
+       account_id = coalesce(provisioning_intents.account_id, excluded.account_id)`,
+    [k.taskId, k.appId, k.step, toTaskId],
+  );
 }

@@ -139,6 +139,10 @@ export class IdentityRepository {
 
   /** Revokes one grant in the projection (and its credential reference); false when it was no longer live. */
   async revokeGrant(tx: SqlClient, taskId: string, toolId: string): Promise<boolean> {
+    // The task's row lock orders this against a hand-over of access to the task, which checks that
+    // its grant is live (ProvisionedAccessRepository.handEntitlementOver): the task's release after
+    // this revocation sees access handed over before it.
+    await tx.query('select 1 from tasks where task_id = $1 for update', [taskId]);
     const rows = await tx.query(
       "update grants set revoked_at = now(), revoke_status = 'revoked' where task_id = $1 and tool_id = $2 and revoked_at is null returning tool_id",
       [taskId, toolId],

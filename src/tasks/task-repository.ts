@@ -162,6 +162,20 @@ export interface ProvisionedAccess {
   lastError?: string;
 }
 
+/** What other tasks rely on in an app (ProvisionedAccessRepository.reliedOnElsewhere). */
+export interface ReliedOn {
+  grants: { taskId: string; toolId: string; appId: string }[];
+  records: { taskId: string; appId: string; entitlementId: string; accountId: string }[];
+}
+
+/** The receiving task no longer qualifies (ended, or its grant or record is gone): nothing was handed over. */
+export class NotHandedOver extends Error {
+  constructor(readonly taskId: string) {
+    super(`Task ${taskId} no longer relies on the access`);
+    this.name = 'NotHandedOver';
+  }
+}
+
 interface JitRow {
   task_id: string;
   app_id: string;
@@ -194,13 +208,14 @@ export class ProvisionedAccessRepository {
 
   async record(tx: SqlClient, p: Omit<ProvisionedAccess, 'revokedAt' | 'revokeStatus' | 'lastError'>): Promise<void> {
     // A second grant of the same entitlement in a task keeps what the first one created; one after a
-    // mover's release grants the entitlement again.
+    // mover's release, or after the task handed the access over to another, grants it again.
     await tx.query(
       `insert into jit_grants (task_id, app_id, entitlement_id, account_id, account_created, entitlement_granted)
        values ($1, $2, $3, $4, $5, $6)
        on conflict (task_id, app_id, entitlement_id) do update set
          account_created = jit_grants.account_created or excluded.account_created,
          entitlement_granted = jit_grants.entitlement_granted or excluded.entitlement_granted,
+         revoked_at = case when excluded.entitlement_granted then null else jit_grants.revoked_at end,
          revoke_status = case when excluded.entitlement_granted then null else jit_grants.revoke_status end,
          last_error = case when excluded.entitlement_granted then null else jit_grants.last_error end`,
       [p.taskId, p.appId, p.entitlementId, p.accountId, p.accountCreated, p.entitlementGranted],
@@ -232,6 +247,97 @@ export class ProvisionedAccessRepository {
       `update jit_grants set entitlement_granted = false, revoke_status = 'released', last_error = null
        where task_id = $1 and app_id = $2 and entitlement_id = $3 and revoked_at is null`,
       [taskId, appId, entitlementId],
+    );
+  }
+
+  /**
+   * What the person's other active tasks rely on in these apps: their live grants (each needs its
+   * tool's entitlement) and the memberships JIT granted them (each on an account). Oldest task first.
+   */
+  async reliedOnElsewhere(userId: string, exceptTaskId: string, appIds: string[]): Promise<ReliedOn> {
+    const [grants, records] = await Promise.all([
+      this.db.query<{ task_id: string; tool_id: string; app_id: string }>(
+        `select g.task_id, g.tool_id, g.app_id from grants g join tasks t on t.task_id = g.task_id
+         where t.user_id = $1 and t.status = 'active' and t.task_id <> $2 and g.app_id = any($3::text[]) and g.revoked_at is null
+         order by t.created_at, g.task_id, g.tool_id`,
+        [userId, exceptTaskId, appIds],
+      ),
+      this.db.query<{ task_id: string; app_id: string; entitlement_id: string; account_id: string }>(
+        `select j.task_id, j.app_id, j.entitlement_id, j.account_id from jit_grants j join tasks t on t.task_id = j.task_id
+         where t.user_id = $1 and t.status = 'active' and t.task_id <> $2 and j.app_id = any($3::text[])
+           and j.revoked_at is null and j.entitlement_granted
+         order by t.created_at, j.task_id, j.entitlement_id`,
+        [userId, exceptTaskId, appIds],
+      ),
+    ]);
+    return {
+      grants: grants.map((g) => ({ taskId: g.task_id, toolId: g.tool_id, appId: g.app_id })),
+      records: records.map((r) => ({ taskId: r.task_id, appId: r.app_id, entitlementId: r.entitlement_id, accountId: r.account_id })),
+    };
+  }
+
+  /**
+   * Hands a task's JIT entitlement over to another active task of the person, one of whose live
+   * grants (`toolIds`) needs it: the access stays in the target and is the other task's to remove;
+   * the account's deactivation goes with it when the giving task created the account. Checked under
+   * the receiving task's row lock, which its collapse and a mover's revocation take too: access is
+   * never handed to a task that has already read what it must remove. Throws NotHandedOver otherwise.
+   */
+  async handEntitlementOver(tx: SqlClient, from: ProvisionedAccess, toTaskId: string, toolIds: string[]): Promise<{ accountMoved: boolean }> {
+    await this.lockReceiver(
+      tx,
+      toTaskId,
+      'exists (select 1 from grants g where g.task_id = t.task_id and g.tool_id = any($2::text[]) and g.revoked_at is null)',
+      [toolIds],
+    );
+    const [{ account_moved }] = await tx.query<{ account_moved: boolean }>(
+      `with owned as (
+         update jit_grants set account_created = false
+         where task_id = $1 and app_id = $3 and account_id = $4 and account_created and revoked_at is null returning 1),
+       given as (
+         insert into jit_grants (task_id, app_id, entitlement_id, account_id, account_created, entitlement_granted)
+         values ($2, $3, $5, $4, exists (select 1 from owned), true)
+         on conflict (task_id, app_id, entitlement_id) do update set
+           account_created = jit_grants.account_created or excluded.account_created,
+           entitlement_granted = true, revoke_status = null, last_error = null
+         returning 1)
+       select exists (select 1 from owned) as account_moved, (select count(*) from given) as given`,
+      [from.taskId, toTaskId, from.appId, from.accountId, from.entitlementId],
+    );
+    await this.markHandedOver(tx, from);
+    return { accountMoved: account_moved };
+  }
+
+  /**
+   * Hands the deactivation of an account the task created over to another active task of the
+   * person holding live JIT access on the same account (`to`, one of its records there), under the
+   * same lock as handEntitlementOver.
+   */
+  async handAccountOver(tx: SqlClient, from: ProvisionedAccess, to: { taskId: string; entitlementId: string }): Promise<void> {
+    await this.lockReceiver(
+      tx,
+      to.taskId,
+      `exists (select 1 from jit_grants j where j.task_id = t.task_id and j.app_id = $2 and j.entitlement_id = $3 and j.account_id = $4
+         and j.revoked_at is null and j.entitlement_granted)`,
+      [from.appId, to.entitlementId, from.accountId],
+    );
+    await tx.query(
+      `update jit_grants set account_created = false where task_id = $1 and app_id = $2 and account_id = $3 and revoked_at is null`,
+      [from.taskId, from.appId, from.accountId],
+    );
+    await tx.query('update jit_grants set account_created = true where task_id = $1 and app_id = $2 and entitlement_id = $3', [to.taskId, from.appId, to.entitlementId]);
+  }
+
+  private async lockReceiver(tx: SqlClient, taskId: string, condition: string, params: unknown[]): Promise<void> {
+    const rows = await tx.query(`select 1 from tasks t where t.task_id = $1 and t.status = 'active' and ${condition} for update of t`, [taskId, ...params]);
+    if (!rows.length) throw new NotHandedOver(taskId);
+  }
+
+  private async markHandedOver(tx: SqlClient, p: ProvisionedAccess): Promise<void> {
+    await tx.query(
+      `update jit_grants set revoked_at = now(), revoke_status = 'handed_over', last_error = null
+       where task_id = $1 and app_id = $2 and entitlement_id = $3`,
+      [p.taskId, p.appId, p.entitlementId],
     );
   }
 

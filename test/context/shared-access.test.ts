@@ -1,0 +1,129 @@
+// Access JIT provisioned in an app with person accounts (SCIM) is the person's: another active task
+// may rely on it (the agent-held path, or its own entitlement on the account the first created).
+// A task's end, or a mover's release, hands that access over to the task relying on it instead of
+// removing it under its live grant; the receiving task's end removes it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { createPerson } from '../identity/people';
+import { TOKENS } from '../support/stack';
+import { SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
+
+
+let world: ContextWorld;
+
+const CUSTOMER = { customerId: 'c-42' };
+const PAGE = { pageId: 'p-1' };
+const EDIT = { pageId: 'p-1', content: 'New text' };
+const EXPORT = { segment: 'churned', destination: 'https://partner.example.com/import' };
+const accountOf = (userName: string) => [...world.scim.users.values()].find((u) => u.userName === userName);
+const receipts = async (taskId: string) => (await world.traces(taskId)).filter((t) => t.kind === 'revocation' && t.body.revocation !== 'context_removed');
+const provisioned = async (taskId: string) => (await world.task(taskId)).body.provisioned as { appId: string; entitlementId: string; status: string }[];
+const end = async (taskId: string) => expect((await world.stack.request('POST', `/v1/tasks/${taskId}/end`)).body).toMatchObject({ status: expect.any(String) });
+
+describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
+  beforeAll(async () => {
+    world = await startContextWorld({ engine });
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it("hands the agent-held access over to the task that relies on it when the task that provisioned it ends", async () => {
+    const agentId = await world.newAgent();
+    const first = await world.newTask({ agentId });
+    // alice lacks crm: carol approves, the account and the crm-users membership are created for `first`.
+    const approved = await world.approvedBy(SLACK_IDS.carol, first, 'crm.read_customer', CUSTOMER);
+    expect((await approved.decided).body).toMatchObject({ decision: 'allow' });
+    const account = accountOf('alice@example.com')!;
+    expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
+
+    // The same agent holds that access now: a second task needs only the policy.
+    const second = await world.newTask({ agentId });
+    expect((await world.call(second, 'crm.read_customer', CUSTOMER)).body).toMatchObject({ decision: 'allow' });
+    expect((await world.task(second)).body.context).toEqual([expect.objectContaining({ toolId: 'crm.read_customer', via: 'policy' })]);
+    expect(await provisioned(second)).toEqual([]);
+
+    // Before: the first task's end removed the membership and deactivated the account under the second's live grant.
+    await end(first);
+    expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
+    expect(world.scim.users.get(account.id)?.active).toBe(true);
+    expect((await receipts(first)).map((r) => r.body)).toEqual([
+      expect.objectContaining({ appId: 'crm', entitlementId: 'crm-user', revocation: 'handed_over', toTaskId: second, toolIds: ['crm.read_customer'] }),
+    ]);
+    expect(await provisioned(first)).toEqual([expect.objectContaining({ appId: 'crm', status: 'handed_over' })]);
+    expect(await provisioned(second)).toEqual([expect.objectContaining({ appId: 'crm', entitlementId: 'crm-user', status: 'active' })]);
+    expect((await world.call(second, 'crm.read_customer', CUSTOMER)).body).toMatchObject({ decision: 'allow' });
+
+    // The second task's end removes both, as if it had provisioned them.
+    await end(second);
+    expect(world.scim.membersOf('crm-users')).toEqual([]);
+    expect(world.scim.users.get(account.id)?.active).toBe(false);
+    expect((await receipts(second)).map((r) => [r.body.revocation, (r.body.provisioning as { kind: string }[]).map((c) => c.kind)])).toEqual([
+      ['deprovisioned', ['entitlement_revoked', 'account_deactivated']],
+    ]);
+  });
+
+  it("hands the account's deactivation over to a task holding another entitlement on it, and removes only the ending task's own", async () => {
+    // A person with no wiki access: reading and editing each need bob's approval (the wiki's owner).
+    const person = await createPerson(world.stack);
+    const agentId = await world.newAgent(person.id);
+    const reader = await world.newTask({ userId: person.id, agentId });
+    expect((await (await world.approvedBy(SLACK_IDS.bob, reader, 'wiki.read_page', PAGE)).decided).body).toMatchObject({ decision: 'allow' });
+    const editor = await world.newTask({ userId: person.id, agentId });
+    expect((await (await world.approvedBy(SLACK_IDS.bob, editor, 'wiki.edit_page', EDIT)).decided).body).toMatchObject({ decision: 'allow' });
+    const account = accountOf(person.userName)!;
+    expect([world.scim.membersOf('wiki-readers'), world.scim.membersOf('wiki-editors')]).toEqual([[account.id], [account.id]]);
+
+    // The reader's end removes its membership; the account, which it created, stays for the editor.
+    await end(reader);
+    expect([world.scim.membersOf('wiki-readers'), world.scim.membersOf('wiki-editors')]).toEqual([[], [account.id]]);
+    expect(world.scim.users.get(account.id)?.active).toBe(true);
+    expect((await receipts(reader)).map((r) => r.body)).toEqual([
+      expect.objectContaining({ revocation: 'handed_over', account: true, accountId: account.id, toTaskId: editor }),
+      expect.objectContaining({ revocation: 'deprovisioned', provisioning: [expect.objectContaining({ kind: 'entitlement_revoked', entitlementId: 'wiki-reader' })] }),
+    ]);
+
+    await end(editor);
+    expect(world.scim.membersOf('wiki-editors')).toEqual([]);
+    expect(world.scim.users.get(account.id)?.active).toBe(false);
+  });
+
+  it("hands access a mover's revocation leaves unneeded over to the other task whose grant still needs it", async () => {
+    const agentId = await world.newAgent();
+    const reading = await world.newTask({ agentId });
+    expect((await (await world.approvedBy(SLACK_IDS.carol, reading, 'crm.read_customer', CUSTOMER)).decided).body).toMatchObject({ decision: 'allow' });
+    const account = accountOf('alice@example.com')!;
+    // An export needs the same crm-user entitlement, which the agent holds: only its escalation's approval.
+    const exporting = await world.newTask({ agentId });
+    const exported = await world.approvedBy(SLACK_IDS.carol, exporting, 'crm.export_customers', EXPORT);
+    expect((await exported.decided).body).toMatchObject({ decision: 'allow' });
+    expect(await provisioned(exporting)).toEqual([]);
+
+    // A new policy version forbids alice's customer reads; exports stay allowed: only the reading grant is revoked.
+    const rulesFile = path.join(world.stack.services.config.governanceDir, 'rules.yaml');
+    const rules = fs.readFileSync(rulesFile, 'utf8');
+    const doc = parseYaml(rules) as { rules: object[] };
+    doc.rules.unshift({ id: 'test-no-reads', when: 'tool.id eq "crm.read_customer" and user.id eq "alice"', then: 'deny', reason: { code: 'test', message: 'No reads.' } });
+    const reload = () => world.stack.request('POST', '/v1/policy/reload', { token: TOKENS.admin });
+    try {
+      fs.writeFileSync(rulesFile, stringifyYaml(doc));
+      expect((await reload()).status).toBe(200);
+      const handed = await world.eventually(async () => (await receipts(reading)).find((r) => r.body.revocation === 'handed_over'), 'the release to hand the access over');
+      expect(handed.body).toMatchObject({ appId: 'crm', entitlementId: 'crm-user', toTaskId: exporting, toolIds: ['crm.export_customers'] });
+      // Before: the release removed the membership under the export's live grant.
+      expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
+      expect(await provisioned(reading)).toEqual([expect.objectContaining({ status: 'handed_over' })]);
+      expect(await provisioned(exporting)).toEqual([expect.objectContaining({ appId: 'crm', status: 'active' })]);
+      expect((await world.task(exporting)).body.context).toEqual([expect.objectContaining({ toolId: 'crm.export_customers' })]);
+    } finally {
+      fs.writeFileSync(rulesFile, rules);
+      await reload();
+    }
+    await end(reading);
+    expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
+    await end(exporting);
+    expect(world.scim.membersOf('crm-users')).toEqual([]);
+    expect(world.scim.users.get(account.id)?.active).toBe(false);
+  });
+});
