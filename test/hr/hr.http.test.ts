@@ -1,7 +1,8 @@
 // POST /v1/hr/events end to end: only signed, fresh events change anything, each once.
 import { Webhook } from 'standardwebhooks';
 import { startStack, type Stack } from '../support/stack';
-import { createPerson, ENTERPRISE, eventually, HR_ENV, HR_SECRETS, scim, signedHrEvent } from '../identity/people';
+import { createPerson, ENTERPRISE, HR_ENV, HR_SECRETS, scim, signedHrEvent } from '../identity/people';
+import { eventually } from '../support/eventually';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -22,7 +23,7 @@ describe('HR events', () => {
     expect(await stack.services.directory.user(p.id)).toMatchObject({ active: false });
     const wf = await stack.client.workflow.getHandle(res.body.offboardingId).describe();
     expect(wf.type).toBe('offboardingWorkflow');
-    await eventually(async () => (await stack.database.db.query("select 1 from offboardings where offboarding_id = $1 and completed_at is not null", [res.body.offboardingId])).length > 0);
+    await eventually(async () => (await stack.database.db.query("select 1 from offboardings where offboarding_id = $1 and completed_at is not null", [res.body.offboardingId])).length > 0, 'the offboarding to complete', 30_000);
   });
 
   it('refuses a bad signature or a stale timestamp with 401 problem+json, changing nothing', async () => {

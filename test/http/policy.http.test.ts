@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { eventually } from '../identity/people';
+import { eventually } from '../support/eventually';
 import { startStack, TOKENS, type Stack } from '../support/stack';
 
 let stack: Stack;
@@ -80,7 +80,7 @@ describe('policy API', () => {
         [taskId],
       );
       return row?.body;
-    }, 15_000, 'the revocation receipt');
+    }, 'the revocation receipt');
     expect(receipt).toMatchObject({ toolId: 'github.create_pr', cause: `policy:${good.body.version}`, reasonCode: 'change_freeze', policyVersion: good.body.version });
     expect((await stack.request('GET', `/v1/tasks/${taskId}`)).body).toMatchObject({ status: 'active', context: [], revoked: [expect.objectContaining({ toolId: 'github.create_pr' })] });
   });

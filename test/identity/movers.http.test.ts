@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { policyReevaluationWorkflow } from '../../workflows/offboarding-workflow';
 import { startStack, TOKENS, type Stack } from '../support/stack';
-import { call, createPerson, eventually, HR_ENV, patchOps, scim, signedHrEvent, taskWithGrants, TOOL_ARGS } from './people';
+import { eventually } from '../support/eventually';
+import { call, createPerson, HR_ENV, patchOps, scim, signedHrEvent, taskWithGrants, TOOL_ARGS } from './people';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -130,7 +131,7 @@ describe('movers', () => {
     try {
       const handle = await stack.client.workflow.start(policyReevaluationWorkflow, { workflowId: `reevaluation-${randomUUID()}`, taskQueue: queue, args: [{ version, pageSize: 2 }] });
       const child = stack.client.workflow.getHandle(`mover-${refused.id}-policy-${version}`);
-      await eventually(async () => ((await child.describe().catch(() => undefined))?.raw.pendingActivities?.[0]?.attempt ?? 0) > 1, 30_000, 'a retried re-evaluation');
+      await eventually(async () => ((await child.describe().catch(() => undefined))?.raw.pendingActivities?.[0]?.attempt ?? 0) > 1, 'a retried re-evaluation', 30_000);
       await child.terminate('test: a re-evaluation that cannot finish');
       const failure = await handle.result().then(
         () => undefined,

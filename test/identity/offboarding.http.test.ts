@@ -3,7 +3,8 @@
 // a report's task that only they can answer, and an agent they own.
 import type { TraceRecord } from '../../src/audit/trace-types';
 import { startStack, type Stack } from '../support/stack';
-import { call, createAgent, createPerson, eventually, HR_ENV, patchOps, scim, signedHrEvent, startTask, taskWithGrants } from './people';
+import { eventually } from '../support/eventually';
+import { call, createAgent, createPerson, HR_ENV, patchOps, scim, signedHrEvent, startTask, taskWithGrants } from './people';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -36,7 +37,7 @@ async function setUp(taskCount = 3): Promise<Drill> {
   await eventually(async () => {
     const [row] = await stack.database.db.query<{ approver_ids: string[] }>('select approver_ids from approvals where approval_id = $1', [held.approvalId]);
     return row?.approver_ids.includes(leaver);
-  }, 15_000, 'the approval to reach the leaver');
+  }, 'the approval to reach the leaver');
   return { leaver, report, agentId, tasks, pending: { taskId: reportTask, callId: held.callId, approvalId: held.approvalId! } };
 }
 
@@ -67,8 +68,8 @@ async function latestOffboarding(userId: string): Promise<string> {
 async function summaryOf(offboardingId: string): Promise<TraceRecord> {
   const id = await eventually(
     async () => (await stack.database.db.query<{ summary_trace_id: string | null }>('select summary_trace_id from offboardings where offboarding_id = $1', [offboardingId]))[0]?.summary_trace_id ?? undefined,
-    60_000,
     `offboarding ${offboardingId} to finish`,
+    60_000,
   );
   return (await stack.services.traces.get(id))!;
 }
@@ -115,7 +116,7 @@ async function expectOffboarded(d: Drill, offboardingId: string, by: string) {
   const approval = await eventually(async () => {
     const [row] = await stack.database.db.query<{ status: string }>('select status from approvals where approval_id = $1', [d.pending.approvalId]);
     return row.status !== 'pending' && row;
-  });
+  }, 'the leaver\'s approval step to time out', 30_000);
   expect(approval.status).toBe('timed_out');
   const outcome = await stack.request('GET', `/v1/tasks/${d.pending.taskId}/tool-calls/${d.pending.callId}`);
   expect(outcome.body).toMatchObject({ decision: 'deny', reason: { code: 'approval_timed_out' } });

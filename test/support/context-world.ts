@@ -18,6 +18,7 @@ import { startScimTarget, type ScimTarget } from './scim-target';
 import { sendSignedClick, startSlackDouble, type SlackCall, type SlackDouble } from './slack-double';
 import { startStack, type Stack } from './stack';
 import type { Engine } from './databases';
+import { eventually } from './eventually';
 
 const { History } = temporal.api.history.v1;
 
@@ -152,7 +153,7 @@ export interface ContextWorld {
   /** Every trace record of the task, in chain order. */
   traces(taskId: string): Promise<TraceRecord[]>;
   /** Polls `probe` until it returns something truthy, or fails after `timeoutMs`. */
-  eventually<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs?: number): Promise<T>;
+  eventually: typeof eventually;
   /** The task workflow's history as text, every payload decoded (what a secret scan must read). */
   historyText(taskId: string): Promise<string>;
   /** Writes the workflow's history to test/histories/<name>.json when RECORD_HISTORIES=1. */
@@ -194,16 +195,6 @@ export async function startContextWorld(
     for (const s of started) await s.stop().catch(() => undefined);
     throw err;
   }
-
-  const eventually = async <T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const got = await probe();
-      if (got) return got;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
 
   const world: ContextWorld = {
     stack,
