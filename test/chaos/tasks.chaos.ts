@@ -302,6 +302,12 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   const verdict = await world.stack.request('GET', '/v1/traces/verify', { token: TOKENS.admin });
   if (!verdict.body.ok) problems.push(`the chain does not verify: ${JSON.stringify(verdict.body)}`);
   for (const taskId of taskIds) problems.push(...(await invariantsOf(taskId, sent, ended.get(taskId) ?? Infinity, offboardedAt)));
+  // Every task ended: nothing JIT provisioned is left in the target, handed over from task to task or not.
+  for (const group of ['crm-users', 'wiki-readers', 'wiki-editors']) {
+    if (world.scim.membersOf(group).length) problems.push(`${group} still has members ${JSON.stringify(world.scim.membersOf(group))}`);
+  }
+  for (const u of world.scim.users.values()) if (u.active) problems.push(`the account ${u.userName} is still active`);
+  const [{ handed }] = await world.stack.database.db.query<{ handed: number }>("select count(*)::int as handed from decision_traces where body->>'revocation' = 'handed_over'");
   const carols = await world.stack.database.db.query<{ task_id: string; at: string }>(
     `select task_id, a->>'at' as at from decision_traces, jsonb_array_elements(body->'approvals') a where kind = 'decision' and a->>'personId' = 'carol'`,
   );
@@ -319,7 +325,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     const key = `${s.status} ${s.body.decision ?? s.body.code ?? ''} ${s.body.reason?.code ?? ''}`;
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   }
-  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked}), ${carols.length} answers by carol, ${released} entitlements released after a mover\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
+  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked}), ${carols.length} answers by carol, ${released} entitlements released after a mover, ${handed} hand-overs of access\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
   expect(problems).toEqual([]);
 });
 
@@ -338,7 +344,7 @@ async function invariantsOf(taskId: string, sent: Sent[], endReturned: number, o
   if (view.context.length) problems.push(`${taskId}: context left ${JSON.stringify(view.context)}`);
   if (view.pending.length) problems.push(`${taskId}: calls left pending ${JSON.stringify(view.pending)}`);
   if (view.revoked.some((g: { status: string }) => g.status !== 'revoked')) problems.push(`${taskId}: grants not revoked ${JSON.stringify(view.revoked)}`);
-  if (view.provisioned.some((p: { status: string }) => p.status !== 'revoked')) problems.push(`${taskId}: access not removed ${JSON.stringify(view.provisioned)}`);
+  if (view.provisioned.some((p: { status: string }) => p.status !== 'revoked' && p.status !== 'handed_over')) problems.push(`${taskId}: access not removed ${JSON.stringify(view.provisioned)}`);
 
   const traces = await world.traces(taskId);
   const byId = new Map(traces.map((t) => [t.traceId, t]));
