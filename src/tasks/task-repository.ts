@@ -299,7 +299,7 @@ export class ProvisionedAccessRepository {
          values ($2, $3, $5, $4, exists (select 1 from owned), true)
          on conflict (task_id, app_id, entitlement_id) do update set
            account_created = jit_grants.account_created or excluded.account_created,
-           entitlement_granted = true, revoke_status = null, last_error = null
+           entitlement_granted = true, revoked_at = null, revoke_status = null, last_error = null
          returning 1)
        select exists (select 1 from owned) as account_moved, (select count(*) from given) as given`,
       [from.taskId, toTaskId, from.appId, from.accountId, from.entitlementId],

@@ -9,7 +9,6 @@ import { createPerson } from '../identity/people';
 import { TOKENS } from '../support/stack';
 import { SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
 
-
 let world: ContextWorld;
 
 const CUSTOMER = { customerId: 'c-42' };
@@ -19,6 +18,9 @@ const EXPORT = { segment: 'churned', destination: 'https://partner.example.com/i
 const accountOf = (userName: string) => [...world.scim.users.values()].find((u) => u.userName === userName);
 const receipts = async (taskId: string) => (await world.traces(taskId)).filter((t) => t.kind === 'revocation' && t.body.revocation !== 'context_removed');
 const provisioned = async (taskId: string) => (await world.task(taskId)).body.provisioned as { appId: string; entitlementId: string; status: string }[];
+/** The call is held for the approver's yes, then allowed. */
+const allowedOnApproval = async (approver: string, taskId: string, toolId: string, args: Record<string, unknown>) =>
+  expect((await (await world.approvedBy(approver, taskId, toolId, args)).decided).body).toMatchObject({ decision: 'allow' });
 const end = async (taskId: string) => expect((await world.stack.request('POST', `/v1/tasks/${taskId}/end`)).body).toMatchObject({ status: expect.any(String) });
 
 describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
@@ -33,8 +35,7 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
     const agentId = await world.newAgent();
     const first = await world.newTask({ agentId });
     // alice lacks crm: carol approves, the account and the crm-users membership are created for `first`.
-    const approved = await world.approvedBy(SLACK_IDS.carol, first, 'crm.read_customer', CUSTOMER);
-    expect((await approved.decided).body).toMatchObject({ decision: 'allow' });
+    await allowedOnApproval(SLACK_IDS.carol, first, 'crm.read_customer', CUSTOMER);
     const account = accountOf('alice@example.com')!;
     expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
 
@@ -69,9 +70,9 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
     const person = await createPerson(world.stack);
     const agentId = await world.newAgent(person.id);
     const reader = await world.newTask({ userId: person.id, agentId });
-    expect((await (await world.approvedBy(SLACK_IDS.bob, reader, 'wiki.read_page', PAGE)).decided).body).toMatchObject({ decision: 'allow' });
+    await allowedOnApproval(SLACK_IDS.bob, reader, 'wiki.read_page', PAGE);
     const editor = await world.newTask({ userId: person.id, agentId });
-    expect((await (await world.approvedBy(SLACK_IDS.bob, editor, 'wiki.edit_page', EDIT)).decided).body).toMatchObject({ decision: 'allow' });
+    await allowedOnApproval(SLACK_IDS.bob, editor, 'wiki.edit_page', EDIT);
     const account = accountOf(person.userName)!;
     expect([world.scim.membersOf('wiki-readers'), world.scim.membersOf('wiki-editors')]).toEqual([[account.id], [account.id]]);
 
@@ -89,26 +90,46 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
     expect(world.scim.users.get(account.id)?.active).toBe(false);
   });
 
+  it('hands access back to a task that gave it away and relies on it again, whose end then removes it', async () => {
+    const agentId = await world.newAgent();
+    const provisioning = await world.newTask({ agentId });
+    await allowedOnApproval(SLACK_IDS.carol, provisioning, 'crm.read_customer', CUSTOMER);
+    const account = accountOf('alice@example.com')!;
+    const reading = await world.newTask({ agentId });
+    expect((await world.call(reading, 'crm.read_customer', CUSTOMER)).body).toMatchObject({ decision: 'allow' });
+    const exporting = await world.newTask({ agentId });
+    await allowedOnApproval(SLACK_IDS.carol, exporting, 'crm.export_customers', EXPORT);
+
+    await end(provisioning);
+    expect(await provisioned(reading)).toEqual([expect.objectContaining({ entitlementId: 'crm-user', status: 'active' })]);
+    // Reads are forbidden for a while: the reading task's grant is revoked and it hands the access on to the export.
+    await withoutReads(async () => {
+      await world.eventually(async () => (await receipts(reading)).some((r) => r.body.revocation === 'handed_over' && r.body.toTaskId === exporting), 'the hand-over to the export');
+    });
+    expect(await provisioned(reading)).toEqual([expect.objectContaining({ status: 'handed_over' })]);
+    // Reads are allowed again: the reading task relies on the export's access, which comes back to it when the export ends.
+    expect((await world.call(reading, 'crm.read_customer', CUSTOMER)).body).toMatchObject({ decision: 'allow' });
+    await end(exporting);
+    expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
+    // Before: the record came back marked removed, so this end left the membership and the account in the app.
+    expect(await provisioned(reading)).toEqual([expect.objectContaining({ entitlementId: 'crm-user', status: 'active' })]);
+    await end(reading);
+    expect(world.scim.membersOf('crm-users')).toEqual([]);
+    expect(world.scim.users.get(account.id)?.active).toBe(false);
+  });
+
   it("hands access a mover's revocation leaves unneeded over to the other task whose grant still needs it", async () => {
     const agentId = await world.newAgent();
     const reading = await world.newTask({ agentId });
-    expect((await (await world.approvedBy(SLACK_IDS.carol, reading, 'crm.read_customer', CUSTOMER)).decided).body).toMatchObject({ decision: 'allow' });
+    await allowedOnApproval(SLACK_IDS.carol, reading, 'crm.read_customer', CUSTOMER);
     const account = accountOf('alice@example.com')!;
     // An export needs the same crm-user entitlement, which the agent holds: only its escalation's approval.
     const exporting = await world.newTask({ agentId });
-    const exported = await world.approvedBy(SLACK_IDS.carol, exporting, 'crm.export_customers', EXPORT);
-    expect((await exported.decided).body).toMatchObject({ decision: 'allow' });
+    await allowedOnApproval(SLACK_IDS.carol, exporting, 'crm.export_customers', EXPORT);
     expect(await provisioned(exporting)).toEqual([]);
 
     // A new policy version forbids alice's customer reads; exports stay allowed: only the reading grant is revoked.
-    const rulesFile = path.join(world.stack.services.config.governanceDir, 'rules.yaml');
-    const rules = fs.readFileSync(rulesFile, 'utf8');
-    const doc = parseYaml(rules) as { rules: object[] };
-    doc.rules.unshift({ id: 'test-no-reads', when: 'tool.id eq "crm.read_customer" and user.id eq "alice"', then: 'deny', reason: { code: 'test', message: 'No reads.' } });
-    const reload = () => world.stack.request('POST', '/v1/policy/reload', { token: TOKENS.admin });
-    try {
-      fs.writeFileSync(rulesFile, stringifyYaml(doc));
-      expect((await reload()).status).toBe(200);
+    await withoutReads(async () => {
       const handed = await world.eventually(async () => (await receipts(reading)).find((r) => r.body.revocation === 'handed_over'), 'the release to hand the access over');
       expect(handed.body).toMatchObject({ appId: 'crm', entitlementId: 'crm-user', toTaskId: exporting, toolIds: ['crm.export_customers'] });
       // Before: the release removed the membership under the export's live grant.
@@ -116,10 +137,7 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
       expect(await provisioned(reading)).toEqual([expect.objectContaining({ status: 'handed_over' })]);
       expect(await provisioned(exporting)).toEqual([expect.objectContaining({ appId: 'crm', status: 'active' })]);
       expect((await world.task(exporting)).body.context).toEqual([expect.objectContaining({ toolId: 'crm.export_customers' })]);
-    } finally {
-      fs.writeFileSync(rulesFile, rules);
-      await reload();
-    }
+    });
     await end(reading);
     expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
     await end(exporting);
@@ -127,3 +145,20 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
     expect(world.scim.users.get(account.id)?.active).toBe(false);
   });
 });
+
+/** Runs `during` under a policy version that forbids alice's customer reads (exports stay allowed), then restores the policy. */
+async function withoutReads(during: () => Promise<void>): Promise<void> {
+  const rulesFile = path.join(world.stack.services.config.governanceDir, 'rules.yaml');
+  const rules = fs.readFileSync(rulesFile, 'utf8');
+  const doc = parseYaml(rules) as { rules: object[] };
+  doc.rules.unshift({ id: 'test-no-reads', when: 'tool.id eq "crm.read_customer" and user.id eq "alice"', then: 'deny', reason: { code: 'test', message: 'No reads.' } });
+  const reload = () => world.stack.request('POST', '/v1/policy/reload', { token: TOKENS.admin });
+  try {
+    fs.writeFileSync(rulesFile, stringifyYaml(doc));
+    expect((await reload()).status).toBe(200);
+    await during();
+  } finally {
+    fs.writeFileSync(rulesFile, rules);
+    expect((await reload()).status).toBe(200);
+  }
+}
