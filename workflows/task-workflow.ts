@@ -285,6 +285,13 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
   if (again.decision === 'deny' || again.decision === 'throttle') {
     return finish(() => state.local.commitDecision({ taskId, call: req, outcome: { ...again, decision: 'deny' }, answers }), 'denied');
   }
+  // The agent may now be further from the tool than when the call was held (a mover revoked its
+  // grant, or the access the plan relied on went): a step its reach now requires was not taken on
+  // this hold, and the answer given is not taken for it. The agent calls again, on that path.
+  if (moreToReach(plan, again) && patched('reach-rechecked-at-resume')) {
+    const why = { code: 'access_changed', message: "The agent's access to this tool changed while the call waited: call it again." };
+    return finish(() => deny(state, req, why, again), 'denied');
+  }
 
   let via: GrantVia = plan.needsApproval ? 'approval' : 'user-confirmation';
   // Another call of the tool may have brought it into the context meanwhile (provisioned, or a
@@ -309,6 +316,10 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
     return result;
   }, 'approved');
 }
+
+/** Whether the re-check asks for a confirmation, an approval or a provisioning the held plan did not. */
+const moreToReach = (held: EvaluatedPlan, now: EvaluatedPlan) =>
+  (now.needsConfirmation && !held.needsConfirmation) || (now.needsApproval && !held.needsApproval) || (now.needsProvisioning && !held.needsProvisioning);
 
 const msUntil = (at: string) => Math.max(1, Date.parse(at) - Date.now());
 

@@ -145,3 +145,35 @@ it('destroys at once the key minted for a grant a mover revoked', async () => {
   }
   expect((await world.stack.request('POST', `/v1/tasks/${taskId}/end`)).body).toMatchObject({ status: 'ended' });
 });
+
+it("denies a held call whose grant a mover revoked while it waited, when its reach now asks for more than the hold's answer gives", async () => {
+  const taskId = await world.newTask({ userId: 'dave', agentId: await world.newAgent('dave') });
+  const small = (await (await world.approvedBy(SLACK_IDS.carol, taskId, 'payments.refund', { amount: 250, orderId: 'o-7' })).decided).body;
+  expect(small).toMatchObject({ decision: 'allow', credentialRef: expect.any(String) });
+  // A large refund with the tool in context is held for carol, the payments owner.
+  const large = { amount: 1500, orderId: 'o-8' };
+  const callId = `call-${taskId}-large`;
+  expect((await world.call(taskId, 'payments.refund', large, { callId })).status).toBe(202);
+  const card = await world.card(SLACK_IDS.carol, taskId, { nth: 1 });
+
+  // dave leaves the support group while it waits (the grant is revoked, its key destroyed), then comes back.
+  const support = (op: object) => scim(world.stack, 'PATCH', '/Groups/support', patchOps(op));
+  expect((await support({ op: 'remove', path: 'members[value eq "dave"]' })).status).toBe(200);
+  try {
+    await world.eventually(async () => (await world.stack.services.secrets.get(credentialKey(taskId, 'payments', 'payments-api'))) === undefined, 'the key to be destroyed');
+  } finally {
+    expect((await support({ op: 'add', path: 'members', value: [{ value: 'dave' }] })).status).toBe(200);
+  }
+
+  // Before: carol's "once" let the refund through with no grant and no key; the tool's reach now
+  // asks for a new key, which her answer to the amount does not give.
+  expect(await world.click(SLACK_IDS.carol, 'approve_once', card.value)).toBe(200);
+  const decided = (await world.call(taskId, 'payments.refund', large, { callId, waitSeconds: 30 })).body;
+  expect(decided).toMatchObject({ decision: 'deny', reason: { code: 'access_changed' } });
+  expect(decided.credentialRef).toBeUndefined();
+  // Called again, the refund takes that path: held for carol, then allowed with a new key.
+  const again = (await (await world.approvedBy(SLACK_IDS.carol, taskId, 'payments.refund', large, { nth: 2 })).decided).body;
+  expect(again).toMatchObject({ decision: 'allow', credentialRef: expect.any(String) });
+  await world.recordHistory('held-call-access-changed', taskWorkflowId(taskId));
+  expect((await world.stack.request('POST', `/v1/tasks/${taskId}/end`)).body).toMatchObject({ status: 'ended' });
+});
