@@ -285,11 +285,12 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
   if (again.decision === 'deny' || again.decision === 'throttle') {
     return finish(() => state.local.commitDecision({ taskId, call: req, outcome: { ...again, decision: 'deny' }, answers }), 'denied');
   }
-  // The agent may now be further from the tool than when the call was held (a mover revoked its
-  // grant, or the access the plan relied on went): a step its reach now requires was not taken on
-  // this hold, and the answer given is not taken for it. The agent calls again, on that path.
+  // The call may now need more than when it was held: the agent further from the tool (a mover
+  // revoked its grant, or the access the plan relied on went), or a policy version that escalates
+  // it. A step the hold did not take is not taken on the answer given: the agent calls again, and
+  // the call takes that path.
   if (moreToReach(plan, again) && patched('reach-rechecked-at-resume')) {
-    const why = { code: 'access_changed', message: "The agent's access to this tool changed while the call waited: call it again." };
+    const why = { code: 'access_changed', message: 'The call needs a confirmation, an approval or access it did not wait for (access or policy changed meanwhile): call it again.' };
     return finish(() => deny(state, req, why, again), 'denied');
   }
 

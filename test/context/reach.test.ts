@@ -90,6 +90,21 @@ describe('person holds the tool, the agent does not', () => {
     await world.eventually(async () => (await world.task(taskId)).body.pending.length === 0, 'the hold to close');
   });
 
+  it('denies with access_changed a confirmed call the policy came to escalate while it waited: a confirmation is not an approval', async () => {
+    const taskId = await world.newTask({ agentId: await world.newAgent() });
+    const held = await world.call(taskId, 'wiki.read_page', PAGE);
+    expect(held.status).toBe(202);
+    const card = await world.card(SLACK_IDS.alice, taskId);
+    await world.withRule({ id: 'test-escalate-reads', when: 'tool.id eq "wiki.read_page"', then: 'escalate', route: 'app-owner' }, async () => {
+      const waiting = world.call(taskId, 'wiki.read_page', PAGE, { callId: held.body.callId, waitSeconds: 20 });
+      expect(await world.click(SLACK_IDS.alice, 'confirm', card.value)).toBe(200);
+      // Before: the re-check's escalation was taken as approved, and the read allowed on alice's confirmation alone.
+      expect((await waiting).body).toMatchObject({ decision: 'deny', reason: { code: 'access_changed' } });
+    });
+    expect((await world.task(taskId)).body.context).toEqual([]);
+    await world.recordHistory('confirmed-then-escalated', taskWorkflowId(taskId));
+  });
+
   it('denies with confirmation_timed_out when the person does not answer in time', async () => {
     const { taskId } = await world.startTaskWorkflow({ agentId: await world.newAgent(), confirmationTimeoutSeconds: 1 });
     const held = await world.call(taskId, 'wiki.read_page', PAGE);

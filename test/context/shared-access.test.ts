@@ -2,11 +2,7 @@
 // may rely on it (the agent-held path, or its own entitlement on the account the first created).
 // A task's end, or a mover's release, hands that access over to the task relying on it instead of
 // removing it under its live grant; the receiving task's end removes it.
-import fs from 'node:fs';
-import path from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createPerson } from '../identity/people';
-import { TOKENS } from '../support/stack';
 import { SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
 
 let world: ContextWorld;
@@ -21,6 +17,8 @@ const provisioned = async (taskId: string) => (await world.task(taskId)).body.pr
 /** The call is held for the approver's yes, then allowed. */
 const allowedOnApproval = async (approver: string, taskId: string, toolId: string, args: Record<string, unknown>) =>
   expect((await (await world.approvedBy(approver, taskId, toolId, args)).decided).body).toMatchObject({ decision: 'allow' });
+/** A policy rule forbidding alice's customer reads (exports stay allowed). */
+const NO_READS = { id: 'test-no-reads', when: 'tool.id eq "crm.read_customer" and user.id eq "alice"', then: 'deny', reason: { code: 'test', message: 'No reads.' } };
 const end = async (taskId: string) => expect((await world.stack.request('POST', `/v1/tasks/${taskId}/end`)).body).toMatchObject({ status: expect.any(String) });
 
 describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
@@ -103,7 +101,7 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
     await end(provisioning);
     expect(await provisioned(reading)).toEqual([expect.objectContaining({ entitlementId: 'crm-user', status: 'active' })]);
     // Reads are forbidden for a while: the reading task's grant is revoked and it hands the access on to the export.
-    await withoutReads(async () => {
+    await world.withRule(NO_READS, async () => {
       await world.eventually(async () => (await receipts(reading)).some((r) => r.body.revocation === 'handed_over' && r.body.toTaskId === exporting), 'the hand-over to the export');
     });
     expect(await provisioned(reading)).toEqual([expect.objectContaining({ status: 'handed_over' })]);
@@ -129,7 +127,7 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
     expect(await provisioned(exporting)).toEqual([]);
 
     // A new policy version forbids alice's customer reads; exports stay allowed: only the reading grant is revoked.
-    await withoutReads(async () => {
+    await world.withRule(NO_READS, async () => {
       const handed = await world.eventually(async () => (await receipts(reading)).find((r) => r.body.revocation === 'handed_over'), 'the release to hand the access over');
       expect(handed.body).toMatchObject({ appId: 'crm', entitlementId: 'crm-user', toTaskId: exporting, toolIds: ['crm.export_customers'] });
       // Before: the release removed the membership under the export's live grant.
@@ -145,20 +143,3 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
     expect(world.scim.users.get(account.id)?.active).toBe(false);
   });
 });
-
-/** Runs `during` under a policy version that forbids alice's customer reads (exports stay allowed), then restores the policy. */
-async function withoutReads(during: () => Promise<void>): Promise<void> {
-  const rulesFile = path.join(world.stack.services.config.governanceDir, 'rules.yaml');
-  const rules = fs.readFileSync(rulesFile, 'utf8');
-  const doc = parseYaml(rules) as { rules: object[] };
-  doc.rules.unshift({ id: 'test-no-reads', when: 'tool.id eq "crm.read_customer" and user.id eq "alice"', then: 'deny', reason: { code: 'test', message: 'No reads.' } });
-  const reload = () => world.stack.request('POST', '/v1/policy/reload', { token: TOKENS.admin });
-  try {
-    fs.writeFileSync(rulesFile, stringifyYaml(doc));
-    expect((await reload()).status).toBe(200);
-    await during();
-  } finally {
-    fs.writeFileSync(rulesFile, rules);
-    expect((await reload()).status).toBe(200);
-  }
-}

@@ -16,7 +16,7 @@ import { taskWorkflow, type TaskWorkflowOptions } from '../../workflows/task-wor
 import { AGENT_ID, DELEGATOR_ID, taskWorkflowId, type TaskInput } from '../../workflows/messages';
 import { startScimTarget, type ScimTarget } from './scim-target';
 import { sendSignedClick, startSlackDouble, type SlackCall, type SlackDouble } from './slack-double';
-import { startStack, type Stack } from './stack';
+import { startStack, TOKENS, type Stack } from './stack';
 import type { Engine } from './databases';
 import { eventually } from './eventually';
 
@@ -158,6 +158,8 @@ export interface ContextWorld {
   historyText(taskId: string): Promise<string>;
   /** Writes the workflow's history to test/histories/<name>.json when RECORD_HISTORIES=1. */
   recordHistory(name: string, workflowId: string, runId?: string): Promise<void>;
+  /** Runs `during` under a policy version with `rule` first (reloaded over HTTP), then restores the policy. */
+  withRule(rule: Record<string, unknown>, during: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -286,6 +288,24 @@ export async function startContextWorld(
       const file = path.resolve(__dirname, '../histories', `${name}.json`);
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, `${JSON.stringify(historyJson(history), null, 1)}\n`);
+    },
+    async withRule(rule, during) {
+      const rulesFile = path.join(stack.services.config.governanceDir, 'rules.yaml');
+      const rules = fs.readFileSync(rulesFile, 'utf8');
+      const doc = parseYaml(rules) as { rules: object[] };
+      doc.rules.unshift(rule);
+      const reload = async () => {
+        const res = await stack.request('POST', '/v1/policy/reload', { token: TOKENS.admin });
+        if (res.status !== 200) throw new Error(`policy reload: ${res.status} ${JSON.stringify(res.body)}`);
+      };
+      try {
+        fs.writeFileSync(rulesFile, stringifyYaml(doc));
+        await reload();
+        await during();
+      } finally {
+        fs.writeFileSync(rulesFile, rules);
+        await reload();
+      }
     },
     async stop() {
       for (const s of started) await s.stop();
