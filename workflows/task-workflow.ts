@@ -287,8 +287,8 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
   }
   // The call may now need more than when it was held: the agent further from the tool (a mover
   // revoked its grant, or the access the plan relied on went), or a policy version that escalates
-  // it. A step the hold did not take is not taken on the answer given: the agent calls again, and
-  // the call takes that path.
+  // it, or sends it to other approvers. A step the hold did not take is not taken on the answer
+  // given: the agent calls again, and the call takes that path.
   if (moreToReach(plan, again) && patched('reach-rechecked-at-resume')) {
     const why = { code: 'access_changed', message: 'The call needs a confirmation, an approval or access it did not wait for (access or policy changed meanwhile): call it again.' };
     return finish(() => deny(state, req, why, again), 'denied');
@@ -318,9 +318,14 @@ async function settle(state: TaskState, first: HeldCall, options: TaskWorkflowOp
   }, 'approved');
 }
 
-/** Whether the re-check asks for a confirmation, an approval or a provisioning the held plan did not. */
+/**
+ * Whether the re-check asks for a confirmation, an approval or a provisioning the held plan did not:
+ * an approval by another route's approvers counts as one not given.
+ */
 const moreToReach = (held: EvaluatedPlan, now: EvaluatedPlan) =>
-  (now.needsConfirmation && !held.needsConfirmation) || (now.needsApproval && !held.needsApproval) || (now.needsProvisioning && !held.needsProvisioning);
+  (now.needsConfirmation && !held.needsConfirmation) ||
+  (now.needsApproval && (!held.needsApproval || now.route !== held.route)) ||
+  (now.needsProvisioning && !held.needsProvisioning);
 
 const msUntil = (at: string) => Math.max(1, Date.parse(at) - Date.now());
 

@@ -84,6 +84,17 @@ describe('escalation to an approver', () => {
     await world.stack.request('POST', `/v1/tasks/${taskId}/end`);
   });
 
+  it("denies with access_changed a call approved by the manager after a policy version sent it to the security team", async () => {
+    const { taskId, card, wait } = await escalated();
+    await world.withRule({ id: 'test-security-deletes', when: 'tool.id eq "github.delete_branch"', then: 'escalate', route: 'security' }, async () => {
+      const waiting = wait();
+      expect(await world.click(SLACK_IDS.bob, 'approve_task', card.value)).toBe(200);
+      // Before: bob's answer counted for the route that no longer asks him.
+      expect((await waiting).body).toMatchObject({ decision: 'deny', reason: { code: 'access_changed' } });
+    });
+    expect((await world.task(taskId)).body.context).toEqual([]);
+  });
+
   it('denies with approval_denied and the comment when the manager denies', async () => {
     const { taskId, callId, card, wait } = await escalated();
     const waiting = wait();
