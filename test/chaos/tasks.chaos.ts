@@ -114,6 +114,8 @@ interface Sent {
   again: boolean;
   /** How long after a change the replica that answered may still not know of it (0 on the first). */
   lagMs: number;
+  /** Sent with waitSeconds: the answer may wait for a human. */
+  waited: boolean;
 }
 
 it(`keeps every invariant through random concurrent work (seed ${seed})`, async () => {
@@ -228,6 +230,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
       answeredAt: Date.now(),
       again: callId !== undefined,
       lagMs: onReplica ? REPLICA_LAG_MS : 0,
+      waited: waitSeconds > 0,
     };
     sent.push(record);
     if (res.status >= 500) problems.push(`call ${toolId}: ${res.status} ${JSON.stringify(res.body)}`);
@@ -327,7 +330,12 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     const key = `${s.status} ${s.body.decision ?? s.body.code ?? ''} ${s.body.reason?.code ?? ''}`;
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   }
-  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked}), ${carols.length} answers by carol, ${released} entitlements released after a mover, ${handed} hand-overs of access\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
+  const slowest = sent
+    .filter((x) => !x.waited)
+    .sort((a, b) => b.answeredAt - b.sentAt - (a.answeredAt - a.sentAt))
+    .slice(0, 3)
+    .map((x) => `${x.answeredAt - x.sentAt} ms ${x.toolId} ${x.status} ${x.body.decision ?? x.body.code ?? ''}${x.lagMs ? ' (replica)' : ''}`);
+  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked}), ${carols.length} answers by carol, ${released} entitlements released after a mover, ${handed} hand-overs of access; slowest answers without a wait: ${slowest.join(', ')}\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
   expect(problems).toEqual([]);
 });
 
