@@ -93,6 +93,7 @@ describe('escalation to an approver', () => {
       expect((await waiting).body).toMatchObject({ decision: 'deny', reason: { code: 'access_changed' } });
     });
     expect((await world.task(taskId)).body.context).toEqual([]);
+    await world.recordHistory('approval-route-changed', taskWorkflowId(taskId));
   });
 
   it('denies with approval_denied and the comment when the manager denies', async () => {
