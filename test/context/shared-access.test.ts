@@ -17,6 +17,16 @@ const provisioned = async (taskId: string) => (await world.task(taskId)).body.pr
 /** The call is held for the approver's yes, then allowed. */
 const allowedOnApproval = async (approver: string, taskId: string, toolId: string, args: Record<string, unknown>) =>
   expect((await (await world.approvedBy(approver, taskId, toolId, args)).decided).body).toMatchObject({ decision: 'allow' });
+/**
+ * A new agent of alice's and a task of it whose customer read carol approved: alice lacks crm, so
+ * her account and its crm-users membership are created for that task.
+ */
+const crmProvisioned = async () => {
+  const agentId = await world.newAgent();
+  const taskId = await world.newTask({ agentId });
+  await allowedOnApproval(SLACK_IDS.carol, taskId, 'crm.read_customer', CUSTOMER);
+  return { agentId, taskId, account: accountOf('alice@example.com')! };
+};
 /** A policy rule forbidding alice's customer reads (exports stay allowed). */
 const NO_READS = { id: 'test-no-reads', when: 'tool.id eq "crm.read_customer" and user.id eq "alice"', then: 'deny', reason: { code: 'test', message: 'No reads.' } };
 const end = async (taskId: string) => expect((await world.stack.request('POST', `/v1/tasks/${taskId}/end`)).body).toMatchObject({ status: expect.any(String) });
@@ -30,11 +40,7 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
   });
 
   it("hands the agent-held access over to the task that relies on it when the task that provisioned it ends", async () => {
-    const agentId = await world.newAgent();
-    const first = await world.newTask({ agentId });
-    // alice lacks crm: carol approves, the account and the crm-users membership are created for `first`.
-    await allowedOnApproval(SLACK_IDS.carol, first, 'crm.read_customer', CUSTOMER);
-    const account = accountOf('alice@example.com')!;
+    const { agentId, taskId: first, account } = await crmProvisioned();
     expect(world.scim.membersOf('crm-users')).toEqual([account.id]);
 
     // The same agent holds that access now: a second task needs only the policy.
@@ -89,10 +95,7 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
   });
 
   it('hands access back to a task that gave it away and relies on it again, whose end then removes it', async () => {
-    const agentId = await world.newAgent();
-    const provisioning = await world.newTask({ agentId });
-    await allowedOnApproval(SLACK_IDS.carol, provisioning, 'crm.read_customer', CUSTOMER);
-    const account = accountOf('alice@example.com')!;
+    const { agentId, taskId: provisioning, account } = await crmProvisioned();
     const reading = await world.newTask({ agentId });
     expect((await world.call(reading, 'crm.read_customer', CUSTOMER)).body).toMatchObject({ decision: 'allow' });
     const exporting = await world.newTask({ agentId });
@@ -117,10 +120,7 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
   });
 
   it("hands access a mover's revocation leaves unneeded over to the other task whose grant still needs it", async () => {
-    const agentId = await world.newAgent();
-    const reading = await world.newTask({ agentId });
-    await allowedOnApproval(SLACK_IDS.carol, reading, 'crm.read_customer', CUSTOMER);
-    const account = accountOf('alice@example.com')!;
+    const { agentId, taskId: reading, account } = await crmProvisioned();
     // An export needs the same crm-user entitlement, which the agent holds: only its escalation's approval.
     const exporting = await world.newTask({ agentId });
     await allowedOnApproval(SLACK_IDS.carol, exporting, 'crm.export_customers', EXPORT);
