@@ -16,10 +16,9 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { taskWorkflowId } from '../../workflows/messages';
 import type { Engine } from '../support/databases';
-import { historyJson, SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
+import { historyJson, SLACK_IDS, startContextWorld, withRuleFirst, type ContextWorld } from '../support/context-world';
 import { requestTo, TOKENS, type Stack } from '../support/stack';
 import { PgClient } from '../../src/db/pg-client';
 import { createApi } from '../../src/main';
@@ -190,16 +189,12 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   // version must decide the very next calls.
   const rulesFile = path.join(world.stack.services.config.governanceDir, 'rules.yaml');
   const rules = fs.readFileSync(rulesFile, 'utf8');
-  const withoutWikiEdits = (() => {
-    const doc = parseYaml(rules) as { rules: object[] };
-    doc.rules.unshift({
-      id: 'chaos-deny-alice-wiki-edits',
-      when: 'tool.id eq "wiki.edit_page" and user.id eq "alice"',
-      then: 'deny',
-      reason: { code: 'chaos', message: 'Not today.' },
-    });
-    return stringifyYaml(doc);
-  })();
+  const withoutWikiEdits = withRuleFirst(rules, {
+    id: 'chaos-deny-alice-wiki-edits',
+    when: 'tool.id eq "wiki.edit_page" and user.id eq "alice"',
+    then: 'deny',
+    reason: { code: 'chaos', message: 'Not today.' },
+  });
   const reloading = (async () => {
     for (let turn = 0; running; turn++) {
       await sleep(1000 + random() * 3000);

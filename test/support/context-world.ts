@@ -40,6 +40,13 @@ const SLACK_SIGNING_SECRET = 'slack-signing-secret-for-context-tests';
 const SLACK_BOT_TOKEN = 'xoxb-context-tests';
 const APPROVAL_SIGNING_KEY = 'approval-signing-key-for-context-tests-0123456789';
 
+/** A rules.yaml text with `rule` before the others. */
+export function withRuleFirst(rulesYaml: string, rule: Record<string, unknown>): string {
+  const doc = parseYaml(rulesYaml) as { rules: object[] };
+  doc.rules.unshift(rule);
+  return stringifyYaml(doc);
+}
+
 /** Slack users of the directory's people (governance/directory.yaml). */
 export const SLACK_IDS = { alice: 'U0ALICE', bob: 'U0BOB', carol: 'U0CAROL', dave: 'U0DAVE' } as const;
 
@@ -292,14 +299,12 @@ export async function startContextWorld(
     async withRule(rule, during) {
       const rulesFile = path.join(stack.services.config.governanceDir, 'rules.yaml');
       const rules = fs.readFileSync(rulesFile, 'utf8');
-      const doc = parseYaml(rules) as { rules: object[] };
-      doc.rules.unshift(rule);
       const reload = async () => {
         const res = await stack.request('POST', '/v1/policy/reload', { token: TOKENS.admin });
         if (res.status !== 200) throw new Error(`policy reload: ${res.status} ${JSON.stringify(res.body)}`);
       };
       try {
-        fs.writeFileSync(rulesFile, stringifyYaml(doc));
+        fs.writeFileSync(rulesFile, withRuleFirst(rules, rule));
         await reload();
         await during();
       } finally {
