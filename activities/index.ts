@@ -4,6 +4,7 @@ import { createTaskActivities, type TaskActivityDeps } from './task-activities';
 import { createNotifyActivities, type NotifyDeps } from './notify';
 import { createProvisioningActivities } from './provisioning/activities';
 import { createIdentityActivities, type IdentityActivityDeps } from './identity';
+import { PersonAppLocks, personalApp, serializedPerPerson } from './provisioning/person-app-locks';
 
 export type { EvaluatedPlan } from '../src/decisions/decision-service';
 
@@ -17,7 +18,10 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createTaskActivities(deps),
     ...createNotifyActivities(deps),
-    ...createProvisioningActivities(deps.provisioning),
+    ...serializedPerPerson(createProvisioningActivities(deps.provisioning), new PersonAppLocks(deps.db), {
+      personOf: async (taskId) => (await deps.tasks.get(taskId))?.userId,
+      personal: (appId) => personalApp(deps.policy.active().app(appId)),
+    }),
     ...createIdentityActivities(deps.identity),
   };
 }

@@ -9,6 +9,7 @@ import type { Metrics } from '../src/health/metrics';
 import type { PolicyStore } from '../src/policy/policy-store';
 import type { ProvisionedAccess, ProvisionedAccessRepository, TaskRecord, TaskRepository } from '../src/tasks/task-repository';
 import { handOver } from './hand-over';
+import { accessBusy, PersonAppLocks, personalApp, REMOVAL_LEASE_SECONDS } from './provisioning/person-app-locks';
 import { contextEntry, decidedAtOnce } from '../workflows/plan-path';
 import type { ApprovalAnswer, CollapseResult, ContextEntry, TaskStatus, ToolCallRequest, ToolCallResult } from '../workflows/messages';
 
@@ -27,6 +28,8 @@ export interface TaskActivityDeps {
 type Ended = Exclude<TaskStatus, 'active'>;
 
 export function createTaskActivities(deps: TaskActivityDeps) {
+  const locks = new PersonAppLocks(deps.db);
+
   const task = async (taskId: string) => {
     const t = await deps.tasks.get(taskId);
     if (!t) throw ApplicationFailure.create({ type: 'TaskNotFound', message: `task ${taskId} has no projection`, nonRetryable: true });
@@ -52,6 +55,46 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     const revoked = inContext && !(await deps.tasks.grantLive(t.taskId, call.toolId));
     const planned = await deps.decisions.plan(t, call, inContext && !revoked);
     return revoked ? Object.assign(planned, { grantRevoked: true }) : planned;
+  };
+
+  /**
+   * Access JIT provisioned for the task that no live grant needs (after a mover revoked some). A
+   * tool the policy no longer names needs its app's first entitlement, as it did.
+   */
+  const unneeded = async (taskId: string): Promise<ProvisionedAccess[]> => {
+    const policy = deps.policy.active();
+    const needed = new Set(
+      (await deps.tasks.grants(taskId))
+        .filter((g) => !g.revokedAt)
+        .map((g) => `${g.appId}\u0000${policy.tool(g.toolId) ? policy.entitlement(g.toolId) : policy.app(g.appId)?.entitlements[0]?.id}`),
+    );
+    const provisioned = await deps.provisioned.ofTask(taskId);
+    return provisioned.filter((p) => !p.revokedAt && p.entitlementGranted && !needed.has(`${p.appId}\u0000${p.entitlementId}`));
+  };
+
+  /**
+   * Before a task decides what of its access in apps with person accounts to hand over and what to
+   * remove: the person's lock in each (held until the removals there are done), and no saga of
+   * another task of theirs under way there (what it found is not recorded yet). Otherwise the
+   * activity fails and is retried; the lock is not kept meanwhile, so the saga can finish.
+   */
+  const removing = async (t: TaskRecord, records: ProvisionedAccess[]): Promise<void> => {
+    const policy = deps.policy.active();
+    const apps = [...new Set(records.filter((r) => personalApp(policy.app(r.appId))).map((r) => r.appId))];
+    for (const appId of apps) {
+      const other = (await locks.take(appId, t.userId, t.taskId, REMOVAL_LEASE_SECONDS)) ? await locks.sagaUnderWay(t.userId, t.taskId, appId) : 'another task';
+      if (other) {
+        for (const held of apps) await locks.release(held, t.userId, t.taskId);
+        throw accessBusy(`${other} is changing the access of ${t.userId} in ${appId}: ${t.taskId} decides its removals there after it.`);
+      }
+    }
+  };
+
+  /** Lets other tasks change the person's access in the app once nothing of this task's is left to remove there. */
+  const removedIn = async (taskId: string, appId: string): Promise<void> => {
+    const t = await task(taskId);
+    const left = t.status === 'active' ? await unneeded(taskId) : (await deps.provisioned.ofTask(taskId)).filter((p) => !p.revokedAt);
+    if (!left.some((p) => p.appId === appId)) await locks.release(appId, t.userId, taskId);
   };
 
   /** A revocation receipt of the task's JIT access, with the write it records. */
@@ -162,13 +205,18 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         await deps.tasks.markCollapsed(tx, input.taskId, input.status, input.reason);
         await deps.credentials.revokeTask(tx, input.taskId);
       });
+      const t = await task(input.taskId);
       const provisioned = (await deps.provisioned.ofTask(input.taskId)).filter((p) => !p.revokedAt);
-      return { provisioned: await handOver({ ...deps, receipt }, await task(input.taskId), provisioned, true) };
+      await removing(t, provisioned);
+      const left = await handOver({ ...deps, receipt }, t, provisioned, true);
+      for (const appId of new Set(provisioned.map((p) => p.appId))) await removedIn(t.taskId, appId);
+      return { provisioned: left };
     },
 
     async recordDeprovisioned(input: { taskId: string; appId: string; entitlementId: string; changes: unknown[] }): Promise<void> {
       const { taskId, appId, entitlementId } = input;
       await receipt(taskId, { appId, entitlementId, revocation: 'deprovisioned', provisioning: input.changes }, (tx) => deps.provisioned.markRevoked(tx, taskId, appId, entitlementId));
+      await removedIn(taskId, appId);
     },
 
     /**
@@ -176,25 +224,24 @@ export function createTaskActivities(deps: TaskActivityDeps) {
      * entitlements to remove, less those handed over to another task of the person that needs them.
      */
     async unneededAccess(input: { taskId: string }): Promise<ProvisionedAccess[]> {
-      const policy = deps.policy.active();
-      const needed = new Set(
-        (await deps.tasks.grants(input.taskId))
-          .filter((g) => !g.revokedAt)
-          // A tool the policy no longer names needs its app's first entitlement, as it did.
-          .map((g) => `${g.appId}\u0000${policy.tool(g.toolId) ? policy.entitlement(g.toolId) : policy.app(g.appId)?.entitlements[0]?.id}`),
-      );
-      const provisioned = await deps.provisioned.ofTask(input.taskId);
-      const unneeded = provisioned.filter((p) => !p.revokedAt && p.entitlementGranted && !needed.has(`${p.appId}\u0000${p.entitlementId}`));
-      return unneeded.length ? handOver({ ...deps, receipt }, await task(input.taskId), unneeded, false) : unneeded;
+      const found = await unneeded(input.taskId);
+      if (!found.length) return found;
+      const t = await task(input.taskId);
+      await removing(t, found);
+      const left = await handOver({ ...deps, receipt }, t, found, false);
+      for (const appId of new Set(found.map((p) => p.appId))) await removedIn(t.taskId, appId);
+      return left;
     },
 
     /** A receipt for an entitlement removed after a mover's revocation. Idempotent: a retry writes no second one. */
     async recordReleased(input: { taskId: string; appId: string; entitlementId: string; changes: unknown[] }): Promise<void> {
       const { taskId, appId, entitlementId } = input;
       const known = await deps.provisioned.one(taskId, appId, entitlementId);
-      if (!known?.entitlementGranted) return;
-      const body = { appId, entitlementId, revocation: 'deprovisioned', cause: 'mover_reevaluation', provisioning: input.changes };
-      await receipt(taskId, body, (tx) => deps.provisioned.markReleased(tx, taskId, appId, entitlementId));
+      if (known?.entitlementGranted) {
+        const body = { appId, entitlementId, revocation: 'deprovisioned', cause: 'mover_reevaluation', provisioning: input.changes };
+        await receipt(taskId, body, (tx) => deps.provisioned.markReleased(tx, taskId, appId, entitlementId));
+      }
+      await removedIn(taskId, appId);
     },
 
     /** The deprovisioning retry budget is spent: visible on the task, in the trace and as a metric. */
@@ -203,6 +250,8 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       deps.metrics.revocationsFailed.inc({ app: appId });
       const fields = Object.assign({ appId, entitlementId, revocation: 'revoke_failed', error }, cause ? { cause } : {});
       await receipt(taskId, fields, (tx) => deps.provisioned.markFailed(tx, taskId, appId, entitlementId, error));
+      // A release gives up until the collapse, which decides again; a collapse keeps the lock while it retries.
+      if (cause) await locks.release(appId, (await task(taskId)).userId, taskId);
     },
 
     /** A receipt per grant, then the final state. Idempotent: a retry writes no second receipt. */
@@ -229,6 +278,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
           { within: (tx) => deps.tasks.setRevokeStatus(tx, t.taskId, g.toolId, 'revoked') },
         );
       }
+      await locks.releaseAll(input.taskId);
       const ended = (await deps.tasks.get(input.taskId))!;
       const all = await deps.tasks.grants(input.taskId);
       return { taskId: input.taskId, status: ended.status as Ended, revoked: all.map((g) => g.toolId) };

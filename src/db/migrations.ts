@@ -661,4 +661,20 @@ end $$;
       'afters jsonb[] := array_fill(null::jsonb, array[cardinality(p_kinds)]);',
     ),
   },
+  {
+    id: '016_person_app_locks',
+    // One holder at a time changes a person's access in an app with person accounts: a task's
+    // provisioning step, or a task removing its JIT access (activities/provisioning/person-app-locks.ts).
+    // A lease: a holder that dies stops blocking the others when it expires.
+    sql: `
+create table person_app_locks (
+  app_id text not null,
+  user_id text not null,
+  holder text not null,
+  expires_at timestamptz not null,
+  primary key (app_id, user_id)
+);
+create index person_app_locks_holder on person_app_locks (holder);
+`,
+  },
 ];

@@ -27,6 +27,32 @@ const crmProvisioned = async () => {
   await allowedOnApproval(SLACK_IDS.carol, taskId, 'crm.read_customer', CUSTOMER);
   return { agentId, taskId, account: accountOf('alice@example.com')! };
 };
+/**
+ * A person with no wiki access and an agent of theirs, whose first task, the reader, bob (the
+ * wiki's owner) approved: their account and its wiki-readers membership are created for it.
+ */
+const wikiReader = async () => {
+  const person = await createPerson(world.stack);
+  const agentId = await world.newAgent(person.id);
+  const reader = await world.newTask({ userId: person.id, agentId });
+  await allowedOnApproval(SLACK_IDS.bob, reader, 'wiki.read_page', PAGE);
+  return { person, agentId, reader, account: accountOf(person.userName)! };
+};
+/**
+ * After the reader's end: its membership removed, the account it created handed over to the editor
+ * (which holds wiki-editors on it), whose own end then removes both.
+ */
+const accountHandedToEditor = async (reader: string, editor: string, accountId: string) => {
+  expect([world.scim.membersOf('wiki-readers'), world.scim.membersOf('wiki-editors')]).toEqual([[], [accountId]]);
+  expect(world.scim.users.get(accountId)?.active).toBe(true);
+  expect((await receipts(reader)).map((r) => r.body)).toEqual([
+    expect.objectContaining({ revocation: 'handed_over', account: true, accountId, toTaskId: editor }),
+    expect.objectContaining({ revocation: 'deprovisioned', provisioning: [expect.objectContaining({ kind: 'entitlement_revoked', entitlementId: 'wiki-reader' })] }),
+  ]);
+  await end(editor);
+  expect(world.scim.membersOf('wiki-editors')).toEqual([]);
+  expect(world.scim.users.get(accountId)?.active).toBe(false);
+};
 /** A policy rule forbidding alice's customer reads (exports stay allowed). */
 const NO_READS = { id: 'test-no-reads', when: 'tool.id eq "crm.read_customer" and user.id eq "alice"', then: 'deny', reason: { code: 'test', message: 'No reads.' } };
 const end = async (taskId: string) => expect((await world.stack.request('POST', `/v1/tasks/${taskId}/end`)).body).toMatchObject({ status: expect.any(String) });
@@ -70,28 +96,33 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
   });
 
   it("hands the account's deactivation over to a task holding another entitlement on it, and removes only the ending task's own", async () => {
-    // A person with no wiki access: reading and editing each need bob's approval (the wiki's owner).
-    const person = await createPerson(world.stack);
-    const agentId = await world.newAgent(person.id);
-    const reader = await world.newTask({ userId: person.id, agentId });
-    await allowedOnApproval(SLACK_IDS.bob, reader, 'wiki.read_page', PAGE);
+    const { person, agentId, reader, account } = await wikiReader();
+    // Editing needs bob's approval too, and a membership on the same account.
     const editor = await world.newTask({ userId: person.id, agentId });
     await allowedOnApproval(SLACK_IDS.bob, editor, 'wiki.edit_page', EDIT);
-    const account = accountOf(person.userName)!;
     expect([world.scim.membersOf('wiki-readers'), world.scim.membersOf('wiki-editors')]).toEqual([[account.id], [account.id]]);
 
     // The reader's end removes its membership; the account, which it created, stays for the editor.
     await end(reader);
-    expect([world.scim.membersOf('wiki-readers'), world.scim.membersOf('wiki-editors')]).toEqual([[], [account.id]]);
-    expect(world.scim.users.get(account.id)?.active).toBe(true);
-    expect((await receipts(reader)).map((r) => r.body)).toEqual([
-      expect.objectContaining({ revocation: 'handed_over', account: true, accountId: account.id, toTaskId: editor }),
-      expect.objectContaining({ revocation: 'deprovisioned', provisioning: [expect.objectContaining({ kind: 'entitlement_revoked', entitlementId: 'wiki-reader' })] }),
-    ]);
+    await accountHandedToEditor(reader, editor, account.id);
+  });
 
-    await end(editor);
-    expect(world.scim.membersOf('wiki-editors')).toEqual([]);
-    expect(world.scim.users.get(account.id)?.active).toBe(false);
+  it("decides a task's removals only after another task's provisioning saga on the same account, so the account it found stays", async () => {
+    const { person, agentId, reader, account } = await wikiReader();
+    // The editor's saga finds the reader's account, then waits adding its own membership.
+    const adding = world.scim.holdNext({ method: 'PATCH', path: new RegExp(`^/Groups/${world.scim.groupNamed('wiki-editors')!.id}$`) });
+    const editor = await world.newTask({ userId: person.id, agentId });
+    const { decided } = await world.approvedBy(SLACK_IDS.bob, editor, 'wiki.edit_page', EDIT);
+    await adding.reached;
+    const readerEnded = end(reader);
+    // Before: the reader's end deactivated the account here, under the saga, and the editor was
+    // then allowed on a membership of a deactivated account.
+    const deactivated = await world.eventually(async () => world.scim.users.get(account.id)?.active === false, 'a deactivation', 3000).catch(() => false);
+    expect(deactivated).toBe(false);
+    adding.release();
+    expect((await decided).body).toMatchObject({ decision: 'allow' });
+    await readerEnded;
+    await accountHandedToEditor(reader, editor, account.id);
   });
 
   it('hands access back to a task that gave it away and relies on it again, whose end then removes it', async () => {

@@ -60,6 +60,8 @@ export interface ScimTarget {
   groupNamed(displayName: string): TargetGroup | undefined;
   membersOf(displayName: string): string[];
   failNext(fault: Fault): void;
+  /** The next matching request waits, unanswered, until `release()`; `reached` resolves when it arrives. */
+  holdNext(match: Pick<Fault, 'method' | 'path'>): { reached: Promise<void>; release(): void };
   stop(): Promise<void>;
 }
 
@@ -142,11 +144,20 @@ export async function startScimTarget(opts: { token?: string } = {}): Promise<Sc
   const store: Store = { users: new Map(), groups: new Map() };
   const faults: (Fault & { left: number })[] = [];
   const requests: LoggedRequest[] = [];
+  const holds: (Pick<Fault, 'method' | 'path'> & { arrived(): void; released: Promise<void> })[] = [];
+  const matches = (f: Pick<Fault, 'method' | 'path'>, req: Request) => (!f.method || f.method === req.method) && (!f.path || f.path.test(req.path));
 
   const faultsAndLog = (req: Request, res: Response, next: NextFunction) => {
+    const hold = holds.find((h) => matches(h, req));
+    if (hold) {
+      holds.splice(holds.indexOf(hold), 1);
+      hold.arrived();
+      void hold.released.then(() => faultsAndLog(req, res, next));
+      return;
+    }
     const path = req.path;
     const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '';
-    const fault = faults.find((f) => f.left > 0 && (!f.method || f.method === req.method) && (!f.path || f.path.test(path)));
+    const fault = faults.find((f) => f.left > 0 && matches(f, req));
     res.on('finish', () => requests.push({ method: req.method, path, query: decodeURIComponent(query), status: res.statusCode, faulted: !!fault, body: req.body }));
     if (!fault) return next();
     fault.left -= 1;
@@ -216,6 +227,13 @@ export async function startScimTarget(opts: { token?: string } = {}): Promise<Sc
     membersOf: (displayName) => (groupNamed(displayName)?.members ?? []).map((m) => m.value),
     failNext(fault) {
       faults.push({ ...fault, left: fault.count ?? 1 });
+    },
+    holdNext(match) {
+      let arrived!: () => void;
+      let release!: () => void;
+      const reached = new Promise<void>((r) => (arrived = r));
+      holds.push({ ...match, arrived, released: new Promise<void>((r) => (release = r)) });
+      return { reached, release };
     },
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,0 +1,115 @@
+// Serializes changes to one person's access in one app with person accounts (SCIM). Such access is
+// the person's, and several tasks of theirs may rely on it (activities/hand-over.ts). A task that
+// removes its JIT access decides what to hand over from what other tasks have recorded; a task whose
+// provisioning saga is between its steps has recorded only what it looked at (the journal), so a
+// removal decided then could deactivate the account, or remove the membership, the saga had just
+// found and is building on. So: a provisioning step holds the person's lock in the app while it
+// looks and changes; a task removing access takes the lock when it decides (and waits, by retrying,
+// while another task's saga there has no decision yet), and holds it until its removals there are
+// done. A saga that starts meanwhile waits, then finds the account deactivated and reactivates it as
+// its own. The lock is a lease: a holder that dies stops blocking the others when it expires.
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import type { SqlClient } from '../../src/db/sql';
+import type { App } from '../../src/policy/bundle';
+import { heartbeat } from './activity-context';
+import type { ProvisioningActivities } from './activities';
+
+/** A provisioning step's hold: longer than the step's start-to-close timeout (1 minute). */
+const STEP_LEASE_SECONDS = 90;
+/** A removal's hold, from the decision to its last receipt: removals retry for minutes when a connector fails. */
+export const REMOVAL_LEASE_SECONDS = 600;
+/** How long a provisioning step waits for the lock before its attempt fails (and is retried). */
+const STEP_WAIT_MS = 30_000;
+/**
+ * A saga's steps run for at most ~12 minutes with all their retries (two steps, five attempts of a
+ * minute each): a journal row older than this whose call has no decision is no saga under way but a
+ * task that stopped (a failing workflow), and must not hold other tasks' removals back for ever.
+ */
+const SAGA_UNDER_WAY_MINUTES = 15;
+
+/** Apps whose accounts belong to the person, shared by their tasks. */
+export function personalApp(app: Pick<App, 'connector'> | undefined): boolean {
+  return app?.connector.type === 'scim';
+}
+
+/** Another holder has the lock, or another task's saga is under way: retried by Temporal. */
+export function accessBusy(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: 'AccessBusy', message });
+}
+
+export class PersonAppLocks {
+  constructor(private readonly db: SqlClient) {}
+
+  /** Takes the lock for `holder`, or renews it if `holder` has it; false while another live holder has it. */
+  async take(appId: string, userId: string, holder: string, seconds: number): Promise<boolean> {
+    const rows = await this.db.query(
+      `insert into person_app_locks (app_id, user_id, holder, expires_at) values ($1, $2, $3, now() + make_interval(secs => $4))
+       on conflict (app_id, user_id) do update set holder = excluded.holder, expires_at = excluded.expires_at
+       where person_app_locks.holder = excluded.holder or person_app_locks.expires_at < now()
+       returning 1`,
+      [appId, userId, holder, seconds],
+    );
+    return rows.length > 0;
+  }
+
+  async release(appId: string, userId: string, holder: string): Promise<void> {
+    await this.db.query('delete from person_app_locks where app_id = $1 and user_id = $2 and holder = $3', [appId, userId, holder]);
+  }
+
+  async releaseAll(holder: string): Promise<void> {
+    await this.db.query('delete from person_app_locks where holder = $1', [holder]);
+  }
+
+  /**
+   * An active task of the person, other than `exceptTaskId`, whose provisioning saga in the app has
+   * looked at the target (its journal has a step named by the saga's call) while the call has no
+   * decision yet: what it found there is not in its grants or JIT records.
+   */
+  async sagaUnderWay(userId: string, exceptTaskId: string, appId: string): Promise<string | undefined> {
+    const [row] = await this.db.query<{ task_id: string }>(
+      `select i.task_id from provisioning_intents i join tasks t on t.task_id = i.task_id
+       where t.user_id = $1 and t.status = 'active' and i.task_id <> $2 and i.app_id = $3 and strpos(i.step, '#') > 0
+         and i.created_at > now() - make_interval(mins => $4)
+         and not exists (select 1 from decision_traces d where d.task_id = i.task_id and d.call_id = split_part(i.step, '#', 2) and d.kind = 'decision')
+       limit 1`,
+      [userId, exceptTaskId, appId, SAGA_UNDER_WAY_MINUTES],
+    );
+    return row?.task_id;
+  }
+
+  /** Runs a provisioning step under the lock, waiting for it (heartbeating) for up to 30 s. */
+  async during<T>(appId: string, userId: string, step: () => Promise<T>): Promise<T> {
+    const holder = `step:${randomUUID()}`;
+    const until = Date.now() + STEP_WAIT_MS;
+    for (let pause = 50; !(await this.take(appId, userId, holder, STEP_LEASE_SECONDS)); pause = Math.min(pause * 2, 1000)) {
+      if (Date.now() > until) throw accessBusy(`Access of ${userId} in ${appId} is being changed by another task; retrying.`);
+      heartbeat();
+      await new Promise((r) => setTimeout(r, pause));
+    }
+    try {
+      return await step();
+    } finally {
+      await this.release(appId, userId, holder);
+    }
+  }
+}
+
+/**
+ * The saga's steps that look at a person's account and add to it, each under the person's lock in
+ * the app when the app has person accounts. Removals are not wrapped: the removing task holds the
+ * lock from its decision on (activities/task-activities.ts).
+ */
+export function serializedPerPerson(
+  acts: ProvisioningActivities,
+  locks: PersonAppLocks,
+  by: { personOf(taskId: string): Promise<string | undefined>; personal(appId: string): boolean },
+): ProvisioningActivities {
+  const locked = async <T>(appId: string, userId: string | undefined, step: () => Promise<T>): Promise<T> =>
+    by.personal(appId) && userId ? locks.during(appId, userId, step) : step();
+  return {
+    ...acts,
+    provisionAccount: (i) => locked(i.appId, i.userId, () => acts.provisionAccount(i)),
+    grantEntitlement: async (i) => locked(i.appId, await by.personOf(i.taskId), () => acts.grantEntitlement(i)),
+  };
+}

@@ -1,0 +1,98 @@
+// The person's lock in an app, on both engines: one holder at a time, a lease that expires, and the
+// sagas under way that a removal must wait for.
+import { PersonAppLocks } from '../../activities/provisioning/person-app-locks';
+import { ProvisioningIntents } from '../../activities/provisioning/intents';
+import { TraceStore } from '../../src/audit/trace-store';
+import { TaskRepository } from '../../src/tasks/task-repository';
+import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
+
+describe.each(ENGINES)('person app locks on %s', (engine) => {
+  let database: TestDatabase;
+  let locks: PersonAppLocks;
+  let tasks: TaskRepository;
+
+  beforeAll(async () => {
+    database = await testDatabase(engine);
+    locks = new PersonAppLocks(database.db);
+    tasks = new TaskRepository(database.db);
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  const task = async (taskId: string, userId: string) => {
+    const now = new Date();
+    await tasks.create({ taskId, tenant: 'default', userId, agentId: 'agent-1', workflowId: `task-${taskId}`, createdAt: now.toISOString(), expiresAt: new Date(+now + 3_600_000).toISOString() });
+  };
+
+  it('has one holder at a time, per person and app; the holder takes it again; a release lets the next in', async () => {
+    expect(await locks.take('crm', 'alice', 'task-a', 60)).toBe(true);
+    expect(await locks.take('crm', 'alice', 'task-b', 60)).toBe(false);
+    expect(await locks.take('crm', 'alice', 'task-a', 60)).toBe(true);
+    // Another person, another app: not held.
+    expect(await locks.take('crm', 'bob', 'task-b', 60)).toBe(true);
+    expect(await locks.take('wiki', 'alice', 'task-b', 60)).toBe(true);
+    // Only its holder releases it.
+    await locks.release('crm', 'alice', 'task-b');
+    expect(await locks.take('crm', 'alice', 'task-b', 60)).toBe(false);
+    await locks.release('crm', 'alice', 'task-a');
+    expect(await locks.take('crm', 'alice', 'task-b', 60)).toBe(true);
+    await locks.releaseAll('task-b');
+    expect(await locks.take('crm', 'bob', 'task-c', 60)).toBe(true);
+    expect(await locks.take('wiki', 'alice', 'task-c', 60)).toBe(true);
+    await locks.releaseAll('task-c');
+  });
+
+  it('stops blocking when the lease of a holder that never released it expires', async () => {
+    expect(await locks.take('crm', 'carol', 'dead-holder', 0.2)).toBe(true);
+    expect(await locks.take('crm', 'carol', 'task-d', 60)).toBe(false);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await locks.take('crm', 'carol', 'task-d', 60)).toBe(true);
+    await locks.releaseAll('task-d');
+  });
+
+  it("runs a step under the lock, waiting for the holder's release", async () => {
+    expect(await locks.take('crm', 'erin', 'removal', 60)).toBe(true);
+    const order: string[] = [];
+    const step = locks.during('crm', 'erin', async () => order.push('step'));
+    await new Promise((r) => setTimeout(r, 200));
+    order.push('released');
+    await locks.release('crm', 'erin', 'removal');
+    await step;
+    expect(order).toEqual(['released', 'step']);
+    // The step released it in turn.
+    expect(await locks.take('crm', 'erin', 'next', 60)).toBe(true);
+  });
+
+  it("names another active task of the person whose saga in the app has looked at the target and has no decision yet", async () => {
+    const intents = new ProvisioningIntents(database.db);
+    const traces = new TraceStore(database.db, 'default');
+    await task('t-ending', 'frank');
+    await task('t-saga', 'frank');
+    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBeUndefined();
+
+    await intents.record({ taskId: 't-saga', appId: 'wiki', step: 'account#call-1' }, true, 'acct-1');
+    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBe('t-saga');
+    // Not for the saga's own task, another app or another person.
+    expect(await locks.sagaUnderWay('frank', 't-saga', 'wiki')).toBeUndefined();
+    expect(await locks.sagaUnderWay('frank', 't-ending', 'crm')).toBeUndefined();
+    expect(await locks.sagaUnderWay('grace', 't-ending', 'wiki')).toBeUndefined();
+
+    // Its call decided: no longer under way.
+    await traces.append({ kind: 'decision', body: { taskId: 't-saga', callId: 'call-1', decision: 'allow' } });
+    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBeUndefined();
+
+    // Another saga of it, then its task ended: an ended task's saga is its own collapse's to undo.
+    await intents.record({ taskId: 't-saga', appId: 'wiki', step: 'entitlement:wiki-editor#call-2' }, false, 'acct-1');
+    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBe('t-saga');
+    await database.db.query(`update tasks set status = 'ended' where task_id = 't-saga'`);
+    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBeUndefined();
+
+    // A saga of an active task that looked 16 minutes ago and never got a decision: a stopped task, not one under way.
+    await task('t-stopped', 'frank');
+    await intents.record({ taskId: 't-stopped', appId: 'wiki', step: 'account#call-3' }, true, 'acct-1');
+    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBe('t-stopped');
+    await database.db.query(`update provisioning_intents set created_at = now() - interval '16 minutes' where task_id = 't-stopped'`);
+    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBeUndefined();
+  });
+});
