@@ -82,7 +82,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
     const policy = deps.policy.active();
     const apps = [...new Set(records.filter((r) => personalApp(policy.app(r.appId))).map((r) => r.appId))];
     for (const appId of apps) {
-      const other = (await locks.take(appId, t.userId, t.taskId, REMOVAL_LEASE_SECONDS)) ? await locks.sagaUnderWay(t.userId, t.taskId, appId) : 'another task';
+      const other = (await locks.take(appId, t.userId, t.taskId, 'removal', REMOVAL_LEASE_SECONDS)) ? await locks.sagaUnderWay(t.userId, t.taskId, appId) : 'another task';
       if (other) {
         for (const held of apps) await locks.release(held, t.userId, t.taskId);
         throw accessBusy(`${other} is changing the access of ${t.userId} in ${appId}: ${t.taskId} decides its removals there after it.`);

@@ -6,7 +6,7 @@
 // found and is building on. So: a provisioning step holds the person's lock in the app while it
 // looks and changes; a task removing access takes the lock when it decides (and waits, by retrying,
 // while another task's saga there has no decision yet), and holds it until its removals there are
-// done. A saga that starts meanwhile waits, then finds the account deactivated and reactivates it as
+// done (beside other removing tasks: each removes only its own). A saga that starts meanwhile waits, then finds the account deactivated and reactivates it as
 // its own. The lock is a lease: a holder that dies stops blocking the others when it expires.
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
@@ -38,27 +38,54 @@ export function accessBusy(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: 'AccessBusy', message });
 }
 
+/**
+ * `step`: one provisioning step, alone. `removal`: a task removing its access; removals share the
+ * lock (tasks of an offboarded person all collapse at once, each removing only its own), but no
+ * step runs beside them.
+ */
+export type LockKind = 'step' | 'removal';
+
 export class PersonAppLocks {
   constructor(private readonly db: SqlClient) {}
 
-  /** Takes the lock for `holder`, or renews it if `holder` has it; false while another live holder has it. */
-  async take(appId: string, userId: string, holder: string, seconds: number): Promise<boolean> {
+  /**
+   * Takes the lock for `holder` (again, if it holds it), beside the holders there when they and it
+   * are removals; false otherwise. A lock whose lease expired is free.
+   */
+  async take(appId: string, userId: string, holder: string, kind: LockKind, seconds: number): Promise<boolean> {
     const rows = await this.db.query(
-      `insert into person_app_locks (app_id, user_id, holder, expires_at) values ($1, $2, $3, now() + make_interval(secs => $4))
-       on conflict (app_id, user_id) do update set holder = excluded.holder, expires_at = excluded.expires_at
-       where person_app_locks.holder = excluded.holder or person_app_locks.expires_at < now()
+      `insert into person_app_locks as l (app_id, user_id, kind, holders, expires_at)
+       values ($1, $2, $4::text, array[$3::text], now() + make_interval(secs => $5))
+       on conflict (app_id, user_id) do update set
+         kind = excluded.kind,
+         holders = case when l.expires_at < now() or cardinality(l.holders) = 0 then excluded.holders
+                        when $3::text = any(l.holders) then l.holders
+                        else l.holders || excluded.holders end,
+         expires_at = case when l.expires_at < now() or cardinality(l.holders) = 0 then excluded.expires_at
+                           else greatest(l.expires_at, excluded.expires_at) end
+       where l.expires_at < now() or cardinality(l.holders) = 0 or l.holders = excluded.holders
+          or (l.kind = 'removal' and excluded.kind = 'removal')
        returning 1`,
-      [appId, userId, holder, seconds],
+      [appId, userId, holder, kind, seconds],
     );
     return rows.length > 0;
   }
 
   async release(appId: string, userId: string, holder: string): Promise<void> {
-    await this.db.query('delete from person_app_locks where app_id = $1 and user_id = $2 and holder = $3', [appId, userId, holder]);
+    await this.db.query('update person_app_locks set holders = array_remove(holders, $3) where app_id = $1 and user_id = $2 and $3 = any(holders)', [
+      appId,
+      userId,
+      holder,
+    ]);
+    await this.db.query('delete from person_app_locks where app_id = $1 and user_id = $2 and cardinality(holders) = 0', [appId, userId]);
   }
 
   async releaseAll(holder: string): Promise<void> {
-    await this.db.query('delete from person_app_locks where holder = $1', [holder]);
+    const released = await this.db.query<{ app_id: string; user_id: string }>(
+      'update person_app_locks set holders = array_remove(holders, $1) where $1 = any(holders) returning app_id, user_id',
+      [holder],
+    );
+    for (const r of released) await this.db.query('delete from person_app_locks where app_id = $1 and user_id = $2 and cardinality(holders) = 0', [r.app_id, r.user_id]);
   }
 
   /**
@@ -82,7 +109,7 @@ export class PersonAppLocks {
   async during<T>(appId: string, userId: string, step: () => Promise<T>): Promise<T> {
     const holder = `step:${randomUUID()}`;
     const until = Date.now() + STEP_WAIT_MS;
-    for (let pause = 50; !(await this.take(appId, userId, holder, STEP_LEASE_SECONDS)); pause = Math.min(pause * 2, 1000)) {
+    for (let pause = 50; !(await this.take(appId, userId, holder, 'step', STEP_LEASE_SECONDS)); pause = Math.min(pause * 2, 1000)) {
       if (Date.now() > until) throw accessBusy(`Access of ${userId} in ${appId} is being changed by another task; retrying.`);
       heartbeat();
       await new Promise((r) => setTimeout(r, pause));

@@ -663,18 +663,19 @@ end $$;
   },
   {
     id: '016_person_app_locks',
-    // One holder at a time changes a person's access in an app with person accounts: a task's
-    // provisioning step, or a task removing its JIT access (activities/provisioning/person-app-locks.ts).
+    // A person's access in an app with person accounts is changed by one provisioning step at a time,
+    // or by tasks removing their JIT access, which may share it (activities/provisioning/person-app-locks.ts).
     // A lease: a holder that dies stops blocking the others when it expires.
     sql: `
 create table person_app_locks (
   app_id text not null,
   user_id text not null,
-  holder text not null,
+  kind text not null check (kind in ('step', 'removal')),
+  holders text[] not null,
   expires_at timestamptz not null,
   primary key (app_id, user_id)
 );
-create index person_app_locks_holder on person_app_locks (holder);
+create index person_app_locks_holders on person_app_locks using gin (holders);
 `,
   },
 ];

@@ -330,7 +330,9 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     .sort((a, b) => b.answeredAt - b.sentAt - (a.answeredAt - a.sentAt))
     .slice(0, 3)
     .map((x) => `${x.answeredAt - x.sentAt} ms ${x.toolId} ${x.status} ${x.body.decision ?? x.body.code ?? ''} ${x.body.reason?.code ?? ''}${x.lagMs ? ' (replica)' : ''}`);
-  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked}), ${carols.length} answers by carol, ${released} entitlements released after a mover, ${handed} hand-overs of access; slowest answers without a wait: ${slowest.join(', ')}\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}`);
+  // Why provisioning failed, when it did: the target's outage, or tasks of one person waiting on each other.
+  const unprovisioned = [...new Set(sent.filter((x) => x.body.reason?.code === 'provisioning_failed').map((x) => x.body.reason?.message))];
+  console.log(`seed ${seed}: ${taskIds.length} tasks, ${sent.length} calls, ${clicked.size} cards, ${changes.length} HR changes (${honoured.checked} calls decided between them), ${reloads.length} policy reloads (${versioned.checked}), ${carols.length} answers by carol, ${released} entitlements released after a mover, ${handed} hand-overs of access; slowest answers without a wait: ${slowest.join(', ')}\n${[...outcomes].map(([k, n]) => `${n} × ${k}`).join('\n')}${unprovisioned.length ? `\nprovisioning failed: ${unprovisioned.join('; ')}` : ''}`);
   expect(problems).toEqual([]);
 });
 

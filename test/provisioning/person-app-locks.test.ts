@@ -26,33 +26,49 @@ describe.each(ENGINES)('person app locks on %s', (engine) => {
   };
 
   it('has one holder at a time, per person and app; the holder takes it again; a release lets the next in', async () => {
-    expect(await locks.take('crm', 'alice', 'task-a', 60)).toBe(true);
-    expect(await locks.take('crm', 'alice', 'task-b', 60)).toBe(false);
-    expect(await locks.take('crm', 'alice', 'task-a', 60)).toBe(true);
+    expect(await locks.take('crm', 'alice', 'task-a', 'step', 60)).toBe(true);
+    expect(await locks.take('crm', 'alice', 'task-b', 'step', 60)).toBe(false);
+    expect(await locks.take('crm', 'alice', 'task-a', 'step', 60)).toBe(true);
     // Another person, another app: not held.
-    expect(await locks.take('crm', 'bob', 'task-b', 60)).toBe(true);
-    expect(await locks.take('wiki', 'alice', 'task-b', 60)).toBe(true);
+    expect(await locks.take('crm', 'bob', 'task-b', 'step', 60)).toBe(true);
+    expect(await locks.take('wiki', 'alice', 'task-b', 'step', 60)).toBe(true);
     // Only its holder releases it.
     await locks.release('crm', 'alice', 'task-b');
-    expect(await locks.take('crm', 'alice', 'task-b', 60)).toBe(false);
+    expect(await locks.take('crm', 'alice', 'task-b', 'step', 60)).toBe(false);
     await locks.release('crm', 'alice', 'task-a');
-    expect(await locks.take('crm', 'alice', 'task-b', 60)).toBe(true);
+    expect(await locks.take('crm', 'alice', 'task-b', 'step', 60)).toBe(true);
     await locks.releaseAll('task-b');
-    expect(await locks.take('crm', 'bob', 'task-c', 60)).toBe(true);
-    expect(await locks.take('wiki', 'alice', 'task-c', 60)).toBe(true);
+    expect(await locks.take('crm', 'bob', 'task-c', 'step', 60)).toBe(true);
+    expect(await locks.take('wiki', 'alice', 'task-c', 'step', 60)).toBe(true);
     await locks.releaseAll('task-c');
   });
 
+  it('lets removals share it, but no step beside a removal and no removal beside a step', async () => {
+    expect(await locks.take('wiki', 'dan', 'task-1', 'removal', 60)).toBe(true);
+    expect(await locks.take('wiki', 'dan', 'task-2', 'removal', 60)).toBe(true);
+    expect(await locks.take('wiki', 'dan', 'step-1', 'step', 60)).toBe(false);
+    await locks.release('wiki', 'dan', 'task-1');
+    expect(await locks.take('wiki', 'dan', 'step-1', 'step', 60)).toBe(false);
+    await locks.releaseAll('task-2');
+    expect(await locks.take('wiki', 'dan', 'step-1', 'step', 60)).toBe(true);
+    expect(await locks.take('wiki', 'dan', 'task-3', 'removal', 60)).toBe(false);
+    expect(await locks.take('wiki', 'dan', 'step-2', 'step', 60)).toBe(false);
+    await locks.release('wiki', 'dan', 'step-1');
+    expect(await locks.take('wiki', 'dan', 'task-3', 'removal', 60)).toBe(true);
+    await locks.releaseAll('task-3');
+    expect(await database.db.query(`select * from person_app_locks where user_id = 'dan'`)).toEqual([]);
+  });
+
   it('stops blocking when the lease of a holder that never released it expires', async () => {
-    expect(await locks.take('crm', 'carol', 'dead-holder', 0.2)).toBe(true);
-    expect(await locks.take('crm', 'carol', 'task-d', 60)).toBe(false);
+    expect(await locks.take('crm', 'carol', 'dead-holder', 'step', 0.2)).toBe(true);
+    expect(await locks.take('crm', 'carol', 'task-d', 'step', 60)).toBe(false);
     await new Promise((r) => setTimeout(r, 300));
-    expect(await locks.take('crm', 'carol', 'task-d', 60)).toBe(true);
+    expect(await locks.take('crm', 'carol', 'task-d', 'step', 60)).toBe(true);
     await locks.releaseAll('task-d');
   });
 
   it("runs a step under the lock, waiting for the holder's release", async () => {
-    expect(await locks.take('crm', 'erin', 'removal', 60)).toBe(true);
+    expect(await locks.take('crm', 'erin', 'removal', 'removal', 60)).toBe(true);
     const order: string[] = [];
     const step = locks.during('crm', 'erin', async () => order.push('step'));
     await new Promise((r) => setTimeout(r, 200));
@@ -61,7 +77,7 @@ describe.each(ENGINES)('person app locks on %s', (engine) => {
     await step;
     expect(order).toEqual(['released', 'step']);
     // The step released it in turn.
-    expect(await locks.take('crm', 'erin', 'next', 60)).toBe(true);
+    expect(await locks.take('crm', 'erin', 'next', 'step', 60)).toBe(true);
   });
 
   it("names another active task of the person whose saga in the app has looked at the target and has no decision yet", async () => {
