@@ -1,6 +1,6 @@
 // The person's lock in an app, on both engines: one holder at a time, a lease that expires, and the
 // sagas under way that a removal must wait for.
-import { PersonAppLocks } from '../../activities/provisioning/person-app-locks';
+import { PersonAppLocks, type LockKind } from '../../activities/provisioning/person-app-locks';
 import { ProvisioningIntents } from '../../activities/provisioning/intents';
 import { TraceStore } from '../../src/audit/trace-store';
 import { TaskRepository } from '../../src/tasks/task-repository';
@@ -44,17 +44,19 @@ describe.each(ENGINES)('person app locks on %s', (engine) => {
   });
 
   it('lets removals share it, but no step beside a removal and no removal beside a step', async () => {
-    expect(await locks.take('wiki', 'dan', 'task-1', 'removal', 60)).toBe(true);
-    expect(await locks.take('wiki', 'dan', 'task-2', 'removal', 60)).toBe(true);
-    expect(await locks.take('wiki', 'dan', 'step-1', 'step', 60)).toBe(false);
+    /** Each holder tries to take dan's wiki lock in turn: whether it got it. */
+    const takes = async (...tries: [string, LockKind][]) => {
+      const got: boolean[] = [];
+      for (const [holder, kind] of tries) got.push(await locks.take('wiki', 'dan', holder, kind, 60));
+      return got;
+    };
+    expect(await takes(['task-1', 'removal'], ['task-2', 'removal'], ['step-1', 'step'])).toEqual([true, true, false]);
     await locks.release('wiki', 'dan', 'task-1');
-    expect(await locks.take('wiki', 'dan', 'step-1', 'step', 60)).toBe(false);
+    expect(await takes(['step-1', 'step'])).toEqual([false]);
     await locks.releaseAll('task-2');
-    expect(await locks.take('wiki', 'dan', 'step-1', 'step', 60)).toBe(true);
-    expect(await locks.take('wiki', 'dan', 'task-3', 'removal', 60)).toBe(false);
-    expect(await locks.take('wiki', 'dan', 'step-2', 'step', 60)).toBe(false);
+    expect(await takes(['step-1', 'step'], ['task-3', 'removal'], ['step-2', 'step'])).toEqual([true, false, false]);
     await locks.release('wiki', 'dan', 'step-1');
-    expect(await locks.take('wiki', 'dan', 'task-3', 'removal', 60)).toBe(true);
+    expect(await takes(['task-3', 'removal'])).toEqual([true]);
     await locks.releaseAll('task-3');
     expect(await database.db.query(`select * from person_app_locks where user_id = 'dan'`)).toEqual([]);
   });
