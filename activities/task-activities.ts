@@ -10,6 +10,7 @@ import type { PolicyStore } from '../src/policy/policy-store';
 import type { ProvisionedAccess, ProvisionedAccessRepository, TaskRecord, TaskRepository } from '../src/tasks/task-repository';
 import { handOver } from './hand-over';
 import { accessBusy, PersonAppLocks, personalApp, REMOVAL_LEASE_SECONDS } from './provisioning/person-app-locks';
+import { entitlementStep } from './provisioning/intents';
 import { contextEntry, decidedAtOnce } from '../workflows/plan-path';
 import type { ApprovalAnswer, CollapseResult, ContextEntry, TaskStatus, ToolCallRequest, ToolCallResult } from '../workflows/messages';
 
@@ -73,29 +74,24 @@ export function createTaskActivities(deps: TaskActivityDeps) {
   };
 
   /**
-   * Before a task decides what of its access in apps with person accounts to hand over and what to
-   * remove: the person's lock in each (held until the removals there are done), and no saga of
-   * another task of theirs under way there (what it found is not recorded yet). Otherwise the
-   * activity fails and is retried; the lock is not kept meanwhile, so the saga can finish.
+   * The apps with person accounts among the records, each with the person's lock taken for removals
+   * (held until the removals decided there are done). While a provisioning step holds one, the
+   * activity fails and is retried, and the locks it took go (unless earlier removals keep them).
    */
-  const removing = async (t: TaskRecord, records: ProvisionedAccess[]): Promise<void> => {
+  const lockedForRemoval = async (t: TaskRecord, records: ProvisionedAccess[]): Promise<string[]> => {
     const policy = deps.policy.active();
     const apps = [...new Set(records.filter((r) => personalApp(policy.app(r.appId))).map((r) => r.appId))];
     for (const appId of apps) {
-      const other = (await locks.take(appId, t.userId, t.taskId, 'removal', REMOVAL_LEASE_SECONDS)) ? await locks.sagaUnderWay(t.userId, t.taskId, appId) : 'another task';
-      if (other) {
-        for (const held of apps) await locks.release(held, t.userId, t.taskId);
-        throw accessBusy(`${other} is changing the access of ${t.userId} in ${appId}: ${t.taskId} decides its removals there after it.`);
+      if (!(await locks.take(appId, t.userId, t.taskId, 'removal', REMOVAL_LEASE_SECONDS))) {
+        await locks.decided(t.taskId, t.userId, apps, []);
+        throw accessBusy(`A provisioning step is changing the access of ${t.userId} in ${appId}: ${t.taskId} decides its removals there after it.`);
       }
     }
+    return apps;
   };
 
-  /** Lets other tasks change the person's access in the app once nothing of this task's is left to remove there. */
-  const removedIn = async (taskId: string, appId: string): Promise<void> => {
-    const t = await task(taskId);
-    const left = t.status === 'active' ? await unneeded(taskId) : (await deps.provisioned.ofTask(taskId)).filter((p) => !p.revokedAt);
-    if (!left.some((p) => p.appId === appId)) await locks.release(appId, t.userId, taskId);
-  };
+  /** One decided removal done: the person's lock in the app goes with the last. */
+  const removed = async (taskId: string, appId: string, entitlementId: string) => locks.removed(taskId, (await task(taskId)).userId, appId, entitlementId);
 
   /** A revocation receipt of the task's JIT access, with the write it records. */
   const receipt = async (taskId: string, fields: Record<string, unknown>, within: (tx: SqlClient) => Promise<void>) => {
@@ -207,16 +203,24 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       });
       const t = await task(input.taskId);
       const provisioned = (await deps.provisioned.ofTask(input.taskId)).filter((p) => !p.revokedAt);
-      await removing(t, provisioned);
+      const apps = await lockedForRemoval(t, provisioned);
+      // Another task's saga there may rely on what this task created (the account it found): its
+      // decision first, then what it relies on is in its grants and records, and is handed over.
+      for (const appId of apps) {
+        const [under] = await locks.stepsUnderWay(t.userId, t.taskId, appId);
+        if (!under) continue;
+        await locks.decided(t.taskId, t.userId, apps, []);
+        throw accessBusy(`The provisioning of ${under.taskId} in ${appId} has no decision yet: ${t.taskId} decides its removals there after it.`);
+      }
       const left = await handOver({ ...deps, receipt }, t, provisioned, true);
-      for (const appId of new Set(provisioned.map((p) => p.appId))) await removedIn(t.taskId, appId);
+      await locks.decided(t.taskId, t.userId, apps, left);
       return { provisioned: left };
     },
 
     async recordDeprovisioned(input: { taskId: string; appId: string; entitlementId: string; changes: unknown[] }): Promise<void> {
       const { taskId, appId, entitlementId } = input;
       await receipt(taskId, { appId, entitlementId, revocation: 'deprovisioned', provisioning: input.changes }, (tx) => deps.provisioned.markRevoked(tx, taskId, appId, entitlementId));
-      await removedIn(taskId, appId);
+      await removed(taskId, appId, entitlementId);
     },
 
     /**
@@ -227,9 +231,14 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       const found = await unneeded(input.taskId);
       if (!found.length) return found;
       const t = await task(input.taskId);
-      await removing(t, found);
-      const left = await handOver({ ...deps, receipt }, t, found, false);
-      for (const appId of new Set(found.map((p) => p.appId))) await removedIn(t.taskId, appId);
+      const apps = await lockedForRemoval(t, found);
+      // An entitlement another task's saga under way has looked at stays for now (that saga may
+      // rely on it); the next release or the end decides again.
+      const looked = new Set<string>();
+      for (const appId of apps) for (const s of await locks.stepsUnderWay(t.userId, t.taskId, appId)) looked.add(`${appId}\u0000${s.step}`);
+      const now = found.filter((p) => !looked.has(`${p.appId}\u0000${entitlementStep(p.entitlementId)}`));
+      const left = await handOver({ ...deps, receipt }, t, now, false);
+      await locks.decided(t.taskId, t.userId, apps, left);
       return left;
     },
 
@@ -241,7 +250,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         const body = { appId, entitlementId, revocation: 'deprovisioned', cause: 'mover_reevaluation', provisioning: input.changes };
         await receipt(taskId, body, (tx) => deps.provisioned.markReleased(tx, taskId, appId, entitlementId));
       }
-      await removedIn(taskId, appId);
+      await removed(taskId, appId, entitlementId);
     },
 
     /** The deprovisioning retry budget is spent: visible on the task, in the trace and as a metric. */
@@ -251,7 +260,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       const fields = Object.assign({ appId, entitlementId, revocation: 'revoke_failed', error }, cause ? { cause } : {});
       await receipt(taskId, fields, (tx) => deps.provisioned.markFailed(tx, taskId, appId, entitlementId, error));
       // A release gives up until the collapse, which decides again; a collapse keeps the lock while it retries.
-      if (cause) await locks.release(appId, (await task(taskId)).userId, taskId);
+      if (cause) await removed(taskId, appId, entitlementId);
     },
 
     /** A receipt per grant, then the final state. Idempotent: a retry writes no second receipt. */
@@ -278,7 +287,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
           { within: (tx) => deps.tasks.setRevokeStatus(tx, t.taskId, g.toolId, 'revoked') },
         );
       }
-      await locks.releaseAll(input.taskId);
+      await locks.over(input.taskId);
       const ended = (await deps.tasks.get(input.taskId))!;
       const all = await deps.tasks.grants(input.taskId);
       return { taskId: input.taskId, status: ended.status as Ended, revoked: all.map((g) => g.toolId) };

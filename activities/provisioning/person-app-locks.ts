@@ -4,10 +4,13 @@
 // provisioning saga is between its steps has recorded only what it looked at (the journal), so a
 // removal decided then could deactivate the account, or remove the membership, the saga had just
 // found and is building on. So: a provisioning step holds the person's lock in the app while it
-// looks and changes; a task removing access takes the lock when it decides (and waits, by retrying,
-// while another task's saga there has no decision yet), and holds it until its removals there are
-// done (beside other removing tasks: each removes only its own). A saga that starts meanwhile waits, then finds the account deactivated and reactivates it as
-// its own. The lock is a lease: a holder that dies stops blocking the others when it expires.
+// looks and changes; a task removing access takes the lock when it decides, and holds it until the
+// removals it decided there are done (beside other removing tasks: each removes only its own). A
+// task that ends waits, by retrying, while another task's saga there has no decision yet; a
+// mover's release does not wait (two tasks releasing could wait on each other's decisions) but
+// keeps an entitlement such a saga has looked at until its next release or its end. A saga that
+// starts meanwhile waits, then finds the account deactivated and reactivates it as its own. The
+// lock is a lease: a holder that dies stops blocking the others when it expires.
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SqlClient } from '../../src/db/sql';
@@ -89,20 +92,47 @@ export class PersonAppLocks {
   }
 
   /**
-   * An active task of the person, other than `exceptTaskId`, whose provisioning saga in the app has
-   * looked at the target (its journal has a step named by the saga's call) while the call has no
-   * decision yet: what it found there is not in its grants or JIT records.
+   * The steps (`account`, `entitlement:<id>`) that sagas of other active tasks of the person in the
+   * app have looked at (their journal names the saga's call) while their calls have no decision yet:
+   * what those sagas found there is not in their grants or JIT records.
    */
-  async sagaUnderWay(userId: string, exceptTaskId: string, appId: string): Promise<string | undefined> {
-    const [row] = await this.db.query<{ task_id: string }>(
-      `select i.task_id from provisioning_intents i join tasks t on t.task_id = i.task_id
+  async stepsUnderWay(userId: string, exceptTaskId: string, appId: string): Promise<{ taskId: string; step: string }[]> {
+    const rows = await this.db.query<{ task_id: string; step: string }>(
+      `select i.task_id, split_part(i.step, '#', 1) as step from provisioning_intents i join tasks t on t.task_id = i.task_id
        where t.user_id = $1 and t.status = 'active' and i.task_id <> $2 and i.app_id = $3 and strpos(i.step, '#') > 0
          and i.created_at > now() - make_interval(mins => $4)
-         and not exists (select 1 from decision_traces d where d.task_id = i.task_id and d.call_id = split_part(i.step, '#', 2) and d.kind = 'decision')
-       limit 1`,
+         and not exists (select 1 from decision_traces d where d.task_id = i.task_id and d.call_id = split_part(i.step, '#', 2) and d.kind = 'decision')`,
       [userId, exceptTaskId, appId, SAGA_UNDER_WAY_MINUTES],
     );
-    return row?.task_id;
+    return rows.map((r) => ({ taskId: r.task_id, step: r.step }));
+  }
+
+  /**
+   * The removals `taskId` decided while holding the lock in `appIds`: it keeps each lock until the
+   * last of them there is done (`removed`); a lock with none to keep it is released now.
+   */
+  async decided(taskId: string, userId: string, appIds: string[], removals: { appId: string; entitlementId: string }[]): Promise<void> {
+    for (const r of removals.filter((x) => appIds.includes(x.appId))) {
+      await this.db.query('insert into person_app_removals (task_id, app_id, entitlement_id) values ($1, $2, $3) on conflict do nothing', [taskId, r.appId, r.entitlementId]);
+    }
+    for (const appId of appIds) await this.releaseUnlessRemoving(taskId, userId, appId);
+  }
+
+  /** One decided removal done (removed, or given up until later): the lock goes with the last one in the app. */
+  async removed(taskId: string, userId: string, appId: string, entitlementId: string): Promise<void> {
+    await this.db.query('delete from person_app_removals where task_id = $1 and app_id = $2 and entitlement_id = $3', [taskId, appId, entitlementId]);
+    await this.releaseUnlessRemoving(taskId, userId, appId);
+  }
+
+  /** The task is over: whatever it holds goes. */
+  async over(taskId: string): Promise<void> {
+    await this.db.query('delete from person_app_removals where task_id = $1', [taskId]);
+    await this.releaseAll(taskId);
+  }
+
+  private async releaseUnlessRemoving(taskId: string, userId: string, appId: string): Promise<void> {
+    const rows = await this.db.query('select 1 from person_app_removals where task_id = $1 and app_id = $2 limit 1', [taskId, appId]);
+    if (!rows.length) await this.release(appId, userId, taskId);
   }
 
   /** Runs a provisioning step under the lock, waiting for it (heartbeating) for up to 30 s. */

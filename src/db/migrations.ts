@@ -676,6 +676,13 @@ create table person_app_locks (
   primary key (app_id, user_id)
 );
 create index person_app_locks_holders on person_app_locks using gin (holders);
+-- The removals a task decided under its hold: the hold ends when the last of them in the app is done.
+create table person_app_removals (
+  task_id text not null,
+  app_id text not null,
+  entitlement_id text not null,
+  primary key (task_id, app_id, entitlement_id)
+);
 `,
   },
 ];

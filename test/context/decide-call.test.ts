@@ -1,51 +1,27 @@
 // The task workflow's decideCall activity over a real database: it plans and records a call the
 // policy decides at once, leaves a call that waits for a person to the workflow, and a retry after
 // an attempt that committed gets that attempt's decision and grant back, whatever the policy says now.
-import path from 'node:path';
-import { createTaskActivities } from '../../activities/task-activities';
-import { loadConfig } from '../../src/config/config';
 import { compilePolicy } from '../../src/policy/compile';
-import { createServices, type Services } from '../../src/services';
-import { activityDeps } from '../../src/worker';
-import { taskWorkflowId } from '../../workflows/messages';
+import type { Services } from '../../src/services';
 import { testDatabase, type TestDatabase } from '../support/databases';
+import { taskActivitiesOn, type TaskActivitiesWorld } from '../support/task-activities';
 
 let database: TestDatabase;
 let services: Services;
-let activities: ReturnType<typeof createTaskActivities>;
+let activities: TaskActivitiesWorld['activities'];
+let newTask: TaskActivitiesWorld['newTask'];
 
 const PR = { repo: 'acme/api', title: 'Fix the build', head: 'fix-build' };
 const call = (callId: string, toolId = 'github.create_pr', args: Record<string, unknown> = PR) => ({ callId, toolId, arguments: args, requestedAt: new Date().toISOString() });
 
 beforeAll(async () => {
   database = await testDatabase('pglite');
-  const config = loadConfig({
-    AUTH_TOKENS: 'gateway:decide-call-test-token-0001',
-    GOVERNANCE_DIR: path.resolve(__dirname, '../../governance'),
-    DATA_DIR: path.resolve(__dirname, '../../.data/test'),
-    LOG_LEVEL: 'silent',
-  });
-  services = await createServices(config, { db: database.db });
-  activities = createTaskActivities(activityDeps(services));
+  ({ services, activities, newTask } = await taskActivitiesOn(database.db));
 });
 afterAll(async () => {
   await services?.close();
   await database?.drop();
 });
-
-async function newTask(taskId: string): Promise<string> {
-  const now = Date.now();
-  await services.tasks.create({
-    taskId,
-    tenant: 'default',
-    userId: 'alice',
-    agentId: 'coding-agent',
-    workflowId: taskWorkflowId(taskId),
-    createdAt: new Date(now).toISOString(),
-    expiresAt: new Date(now + 3_600_000).toISOString(),
-  });
-  return taskId;
-}
 
 describe('decideCall', () => {
   it('records a grant the policy alone allows, with its grant row, in one go', async () => {

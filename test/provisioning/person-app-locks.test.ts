@@ -87,30 +87,55 @@ describe.each(ENGINES)('person app locks on %s', (engine) => {
     const traces = new TraceStore(database.db, 'default');
     await task('t-ending', 'frank');
     await task('t-saga', 'frank');
-    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBeUndefined();
+    const underWay = (userId: string, exceptTaskId: string, appId: string) => locks.stepsUnderWay(userId, exceptTaskId, appId);
+    expect(await underWay('frank', 't-ending', 'wiki')).toEqual([]);
 
     await intents.record({ taskId: 't-saga', appId: 'wiki', step: 'account#call-1' }, true, 'acct-1');
-    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBe('t-saga');
+    expect(await underWay('frank', 't-ending', 'wiki')).toEqual([{ taskId: 't-saga', step: 'account' }]);
     // Not for the saga's own task, another app or another person.
-    expect(await locks.sagaUnderWay('frank', 't-saga', 'wiki')).toBeUndefined();
-    expect(await locks.sagaUnderWay('frank', 't-ending', 'crm')).toBeUndefined();
-    expect(await locks.sagaUnderWay('grace', 't-ending', 'wiki')).toBeUndefined();
+    expect(await underWay('frank', 't-saga', 'wiki')).toEqual([]);
+    expect(await underWay('frank', 't-ending', 'crm')).toEqual([]);
+    expect(await underWay('grace', 't-ending', 'wiki')).toEqual([]);
 
     // Its call decided: no longer under way.
     await traces.append({ kind: 'decision', body: { taskId: 't-saga', callId: 'call-1', decision: 'allow' } });
-    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBeUndefined();
+    expect(await underWay('frank', 't-ending', 'wiki')).toEqual([]);
 
     // Another saga of it, then its task ended: an ended task's saga is its own collapse's to undo.
     await intents.record({ taskId: 't-saga', appId: 'wiki', step: 'entitlement:wiki-editor#call-2' }, false, 'acct-1');
-    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBe('t-saga');
+    expect(await underWay('frank', 't-ending', 'wiki')).toEqual([{ taskId: 't-saga', step: 'entitlement:wiki-editor' }]);
     await database.db.query(`update tasks set status = 'ended' where task_id = 't-saga'`);
-    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBeUndefined();
+    expect(await underWay('frank', 't-ending', 'wiki')).toEqual([]);
 
     // A saga of an active task that looked 16 minutes ago and never got a decision: a stopped task, not one under way.
     await task('t-stopped', 'frank');
     await intents.record({ taskId: 't-stopped', appId: 'wiki', step: 'account#call-3' }, true, 'acct-1');
-    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBe('t-stopped');
+    expect(await underWay('frank', 't-ending', 'wiki')).toEqual([{ taskId: 't-stopped', step: 'account' }]);
     await database.db.query(`update provisioning_intents set created_at = now() - interval '16 minutes' where task_id = 't-stopped'`);
-    expect(await locks.sagaUnderWay('frank', 't-ending', 'wiki')).toBeUndefined();
+    expect(await underWay('frank', 't-ending', 'wiki')).toEqual([]);
+  });
+
+  it('keeps a removing task\'s hold in an app until the last removal it decided there is done', async () => {
+    const stepGets = () => locks.take('wiki', 'gina', 'step-probe', 'step', 60);
+    expect(await locks.take('wiki', 'gina', 't-1', 'removal', 60)).toBe(true);
+    expect(await locks.take('crm', 'gina', 't-1', 'removal', 60)).toBe(true);
+    // Two removals in the wiki, none in crm: crm's hold goes at once.
+    await locks.decided('t-1', 'gina', ['wiki', 'crm'], [
+      { appId: 'wiki', entitlementId: 'wiki-reader' },
+      { appId: 'wiki', entitlementId: 'wiki-editor' },
+    ]);
+    expect(await locks.take('crm', 'gina', 'step-crm', 'step', 60)).toBe(true);
+    expect(await stepGets()).toBe(false);
+    await locks.removed('t-1', 'gina', 'wiki', 'wiki-reader');
+    expect(await stepGets()).toBe(false);
+    await locks.removed('t-1', 'gina', 'wiki', 'wiki-editor');
+    expect(await locks.take('wiki', 'gina', 'step-wiki', 'step', 60)).toBe(true);
+    // The end of a task lets go of everything.
+    await locks.releaseAll('step-wiki');
+    await locks.take('wiki', 'gina', 't-2', 'removal', 60);
+    await locks.decided('t-2', 'gina', ['wiki'], [{ appId: 'wiki', entitlementId: 'wiki-reader' }]);
+    await locks.over('t-2');
+    expect(await database.db.query(`select * from person_app_removals where task_id = 't-2'`)).toEqual([]);
+    expect(await locks.take('wiki', 'gina', 'step-wiki', 'step', 60)).toBe(true);
   });
 });
