@@ -71,13 +71,14 @@ export class ProvisioningIntents {
 /**
  * A step's rows move to another task, which now owns the removal (access handed over, see
  * activities/hand-over.ts): merged with its own rows of the same step, it owns what either task
- * added. The giving task keeps none, so its undo leaves the target as it is.
+ * added. The giving task keeps none, so its undo leaves the target as it is. A moved row keeps its
+ * step's name, which names the giver's saga: `handed_from` says so.
  */
 export async function handStepsOver(tx: SqlClient, k: StepKey, toTaskId: string): Promise<void> {
   await tx.query(
     `with moved as (delete from provisioning_intents where ${SAME_BASE} returning app_id, step, account_id, pre_existing)
-     insert into provisioning_intents (task_id, app_id, step, account_id, pre_existing)
-     select $4, app_id, step, account_id, pre_existing from moved
+     insert into provisioning_intents (task_id, app_id, step, account_id, pre_existing, handed_from)
+     select $4, app_id, step, account_id, pre_existing, $1 from moved
      on conflict (task_id, app_id, step) do update set
        pre_existing = provisioning_intents.pre_existing and excluded.pre_existing,
        account_id = coalesce(provisioning_intents.account_id, excluded.account_id)`,

@@ -93,14 +93,15 @@ export class PersonAppLocks {
 
   /**
    * The steps (`account`, `entitlement:<id>`) that sagas of other active tasks of the person in the
-   * app have looked at (their journal names the saga's call) while their calls have no decision yet:
-   * what those sagas found there is not in their grants or JIT records.
+   * app have looked at (their journal names the saga's call; a row handed over from another task
+   * names that task's saga) while their calls have no decision yet: what those sagas found there is
+   * not in their grants or JIT records.
    */
   async stepsUnderWay(userId: string, exceptTaskId: string, appId: string): Promise<{ taskId: string; step: string }[]> {
     const rows = await this.db.query<{ task_id: string; step: string }>(
       `select i.task_id, split_part(i.step, '#', 1) as step from provisioning_intents i join tasks t on t.task_id = i.task_id
        where t.user_id = $1 and t.status = 'active' and i.task_id <> $2 and i.app_id = $3 and strpos(i.step, '#') > 0
-         and i.created_at > now() - make_interval(mins => $4)
+         and i.handed_from is null and i.created_at > now() - make_interval(mins => $4)
          and not exists (select 1 from decision_traces d where d.task_id = i.task_id and d.call_id = split_part(i.step, '#', 2) and d.kind = 'decision')`,
       [userId, exceptTaskId, appId, SAGA_UNDER_WAY_MINUTES],
     );

@@ -676,6 +676,9 @@ create table person_app_locks (
   primary key (app_id, user_id)
 );
 create index person_app_locks_holders on person_app_locks using gin (holders);
+-- A journal row handed over from another task (activities/hand-over.ts) names that task's saga, not
+-- one of the receiver's: it is no saga under way.
+alter table provisioning_intents add column handed_from text;
 -- The removals a task decided under its hold: the hold ends when the last of them in the app is done.
 create table person_app_removals (
   task_id text not null,

@@ -1,7 +1,7 @@
 // The person's lock in an app, on both engines: one holder at a time, a lease that expires, and the
 // sagas under way that a removal must wait for.
 import { PersonAppLocks, type LockKind } from '../../activities/provisioning/person-app-locks';
-import { ProvisioningIntents } from '../../activities/provisioning/intents';
+import { handStepsOver, ProvisioningIntents } from '../../activities/provisioning/intents';
 import { TraceStore } from '../../src/audit/trace-store';
 import { TaskRepository } from '../../src/tasks/task-repository';
 import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
@@ -105,6 +105,14 @@ describe.each(ENGINES)('person app locks on %s', (engine) => {
     await intents.record({ taskId: 't-saga', appId: 'wiki', step: 'entitlement:wiki-editor#call-2' }, false, 'acct-1');
     expect(await underWay('frank', 't-ending', 'wiki')).toEqual([{ taskId: 't-saga', step: 'entitlement:wiki-editor' }]);
     await database.db.query(`update tasks set status = 'ended' where task_id = 't-saga'`);
+    expect(await underWay('frank', 't-ending', 'wiki')).toEqual([]);
+
+    // Rows handed over from another task name that task's saga, whose decision is the giver's: none under way.
+    await task('t-giver', 'frank');
+    await task('t-receiver', 'frank');
+    await intents.record({ taskId: 't-giver', appId: 'wiki', step: 'account#call-9' }, false, 'acct-1');
+    await traces.append({ kind: 'decision', body: { taskId: 't-giver', callId: 'call-9', decision: 'allow' } });
+    await database.db.transaction((tx) => handStepsOver(tx, { taskId: 't-giver', appId: 'wiki', step: 'account' }, 't-receiver'));
     expect(await underWay('frank', 't-ending', 'wiki')).toEqual([]);
 
     // A saga of an active task that looked 16 minutes ago and never got a decision: a stopped task, not one under way.
