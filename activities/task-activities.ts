@@ -48,6 +48,19 @@ export function createTaskActivities(deps: TaskActivityDeps) {
   };
 
   /**
+   * An allow the workflow reached earlier (a held call's re-check at resume, then perhaps minutes of
+   * provisioning) is recorded only if the policy, on the person's state now, still does not refuse
+   * it: a mover's change or an offboarding committed in between makes it the refusal the policy
+   * gives now. The window left is the one every decision has, between reading and recording.
+   */
+  const stillAllowed = async (t: TaskRecord, call: ToolCallRequest, outcome: EvaluatedCall): Promise<EvaluatedCall> => {
+    if (outcome.decision !== 'allow' && outcome.decision !== 'escalate') return outcome;
+    if (t.status !== 'active') return { ...outcome, decision: 'deny', reason: { code: 'task_not_active', message: `The task is ${t.status}.` } };
+    const now = await deps.decisions.evaluate(t, { ...call, requestedAt: new Date().toISOString() });
+    return now.decision === 'deny' || now.decision === 'throttle' ? { ...now, decision: 'deny' } : outcome;
+  };
+
+  /**
    * The plan of a call, with the workflow's view of its context checked against the grant rows: a
    * mover's re-evaluation revokes a grant outside the workflow, and the tool then comes back only as
    * a new one (confirmed, approved or provisioned again, as its reach says), never as in context.
@@ -128,7 +141,9 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       grant?: ContextEntry;
       answers?: ApprovalAnswer[];
     }): Promise<ToolCallResult> {
-      return commit(await task(input.taskId), input);
+      const t = await task(input.taskId);
+      const outcome = await stillAllowed(t, input.call, input.outcome);
+      return commit(t, { ...input, outcome, grant: outcome === input.outcome ? input.grant : undefined });
     },
 
     /** Records a held call: an escalation trace and the pending approval, answering `pending`. */

@@ -306,7 +306,18 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
   for (const group of ['crm-users', 'wiki-readers', 'wiki-editors']) {
     if (world.scim.membersOf(group).length) problems.push(`${group} still has members ${JSON.stringify(world.scim.membersOf(group))}`);
   }
-  for (const u of world.scim.users.values()) if (u.active) problems.push(`the account ${u.userName} is still active`);
+  for (const u of world.scim.users.values()) {
+    if (!u.active) continue;
+    problems.push(`the account ${u.userName} is still active`);
+    if (env.CHAOS_DEBUG) {
+      // Who touched it: the target's requests on it, and the journal and JIT records that name it.
+      const touched = world.scim.requests.filter((r) => r.path.includes(u.id) || JSON.stringify(r.body ?? {}).includes(u.id) || r.query.includes(u.userName));
+      console.log(touched.map((r) => `${r.method} ${r.path} ${r.query} ${r.status}${r.faulted ? ' (faulted)' : ''} ${JSON.stringify(r.body ?? {}).slice(0, 160)}`).join('\n'));
+      for (const table of ['provisioning_intents', 'jit_grants']) {
+        console.log(table, JSON.stringify(await world.stack.database.db.query(`select * from ${table} where account_id = $1`, [u.id]), null, 1));
+      }
+    }
+  }
   const [{ handed }] = await world.stack.database.db.query<{ handed: number }>("select count(*)::int as handed from decision_traces where body->>'revocation' = 'handed_over'");
   const carols = await world.stack.database.db.query<{ task_id: string; at: string }>(
     `select task_id, a->>'at' as at from decision_traces, jsonb_array_elements(body->'approvals') a where kind = 'decision' and a->>'personId' = 'carol'`,
@@ -376,7 +387,8 @@ async function invariantsOf(taskId: string, sent: Sent[], endReturned: number, o
     const call = sentFor.get(t.body.callId!);
     if (t.body.grantedVia) moverRevoked.delete(t.body.toolId!);
     else if (revokedAt !== undefined && (held.has(t.body.callId) || Date.parse(t.occurredAt) > revokedAt + (call?.lagMs ?? 0))) {
-      problems.push(`${taskId}: ${t.body.toolId} allowed in context after a mover revoked it (seq ${t.seq}${call?.lagMs ? ', on the second replica' : ''})`);
+      const when = call ? `, sent ${call.sentAt - revokedAt} ms after the revocation's time and answered ${call.answeredAt - revokedAt} ms after` : '';
+      problems.push(`${taskId}: ${t.body.toolId} allowed in context after a mover revoked it (seq ${t.seq}${call?.lagMs ? ', on the second replica' : ''}${when})`);
       if (env.CHAOS_DEBUG) console.log(traces.filter((x) => x.body.toolId === t.body.toolId).map((x) => `${x.seq} ${x.kind} ${x.occurredAt} ${x.body.callId} ${x.body.decision} via=${x.body.grantedVia} ${x.body.revocation ?? ''} ${x.body.reasonCode ?? ''} ${JSON.stringify((x.body.snapshot as any)?.user?.groups)} ${(x.body.snapshot as any)?.user?.userType}`).join('\n'));
     }
   }

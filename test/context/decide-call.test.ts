@@ -68,3 +68,42 @@ describe('decideCall', () => {
     expect((await services.tasks.grants(taskId)).map((g) => g.toolId)).toEqual(['github.create_pr']);
   });
 });
+
+describe('commitDecision', () => {
+  /** A held call the re-check at resume allowed, and the grant its approval brings. */
+  const approvedHeld = async (taskId: string, callId: string) => {
+    const held = call(callId);
+    const plan = await activities.evaluateCall({ taskId, call: held, inContext: false, approved: true });
+    expect(plan.decision).toBe('allow');
+    return { taskId, call: held, outcome: plan, grant: { toolId: held.toolId, appId: 'github', grantedAt: held.requestedAt, via: 'approval' as const } };
+  };
+
+  it('records the allow the re-check reached when nothing changed since', async () => {
+    const taskId = await newTask('cd-unchanged');
+    expect(await activities.commitDecision(await approvedHeld(taskId, 'c1'))).toMatchObject({ decision: 'allow' });
+    expect((await services.tasks.grants(taskId)).map((g) => g.toolId)).toEqual(['github.create_pr']);
+  });
+
+  it("records the policy's refusal of now when a change committed between the re-check and the record", async () => {
+    const taskId = await newTask('cd-changed');
+    const reached = await approvedHeld(taskId, 'c1');
+    // A policy version (or a mover's new attributes) that no longer allows the call, meanwhile.
+    const denyAll = compilePolicy({ ...services.policy.active().bundle, rules: [], tests: [] });
+    const spy = jest.spyOn(services.policy, 'active').mockReturnValue(denyAll);
+    try {
+      // Before: allowed on the re-check's stale reading, with a grant.
+      expect(await activities.commitDecision(reached)).toMatchObject({ decision: 'deny', reason: { code: 'no_rule_allows' } });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await services.tasks.grants(taskId)).toEqual([]);
+    expect((await services.traces.findDecision(taskId, 'c1'))?.body).toMatchObject({ decision: 'deny', reasonCode: 'no_rule_allows' });
+  });
+
+  it('records a refusal for a task that ended meanwhile', async () => {
+    const taskId = await newTask('cd-ended');
+    const reached = await approvedHeld(taskId, 'c1');
+    await database.db.query(`update tasks set status = 'revoked' where task_id = $1`, [taskId]);
+    expect(await activities.commitDecision(reached)).toMatchObject({ decision: 'deny', reason: { code: 'task_not_active' } });
+  });
+});
