@@ -200,7 +200,9 @@ export function createTaskActivities(deps: TaskActivityDeps) {
       const t = await task(input.taskId);
       const known = await deps.provisioned.one(input.taskId, input.appId, input.entitlementId);
       // A retried activity: already recorded (unless a mover's release removed the entitlement since).
-      if (known && !known.revokedAt && (known.entitlementGranted || !input.entitlementGranted)) return;
+      // Another saga of the task for the same access may have recorded first: what this one created
+      // (the account, say, which the other found) is still recorded, or nobody would remove it.
+      if (known && !known.revokedAt && (known.entitlementGranted || !input.entitlementGranted) && (known.accountCreated || !input.accountCreated)) return;
       await deps.traces.append(
         {
           kind: 'grant',

@@ -311,7 +311,7 @@ it(`keeps every invariant through random concurrent work (seed ${seed})`, async 
     problems.push(`the account ${u.userName} is still active`);
     if (env.CHAOS_DEBUG) {
       // Who touched it: the target's requests on it, and the journal and JIT records that name it.
-      const touched = world.scim.requests.filter((r) => r.path.includes(u.id) || JSON.stringify(r.body ?? {}).includes(u.id) || r.query.includes(u.userName));
+      const touched = world.scim.requests.filter((r) => r.path.includes(u.id) || r.query.includes(u.userName) || [u.id, u.userName].some((x) => JSON.stringify(r.body ?? {}).includes(x)));
       console.log(touched.map((r) => `${r.method} ${r.path} ${r.query} ${r.status}${r.faulted ? ' (faulted)' : ''} ${JSON.stringify(r.body ?? {}).slice(0, 160)}`).join('\n'));
       for (const table of ['provisioning_intents', 'jit_grants']) {
         console.log(table, JSON.stringify(await world.stack.database.db.query(`select * from ${table} where account_id = $1`, [u.id]), null, 1));
@@ -458,7 +458,9 @@ async function reloadsHonoured(sent: Sent[], reloads: Reload[]): Promise<{ probl
   for (const { event, s, body } of await decidedAfter(sent, reloads)) {
     if (!body.policyVersion) continue; // refused before the policy was read (the task had ended)
     checked++;
-    if (body.policyVersion !== event.version) problems.push(`${s.taskId}: ${s.toolId} decided by ${body.policyVersion} after ${event.version} was activated`);
+    if (body.policyVersion !== event.version) {
+      problems.push(`${s.taskId}: ${s.toolId} decided by ${body.policyVersion} after ${event.version} was activated (sent ${s.sentAt - event.answeredAt} ms after${s.lagMs ? ', on the second replica' : ''})`);
+    }
   }
   return { problems, checked };
 }
