@@ -87,12 +87,15 @@ export function createSlackSurface(services: SlackServices, answers: ApprovalAns
   const app = new App({
     ...(receiver ? { receiver } : { socketMode: true, appToken: slack.appToken }),
     // Our own authorize: auth.test once, on the first event (Bolt's default calls it at construction).
+    // Slack may deliver a click while its Web API fails: the click is handled without the bot's ids
+    // (only Bolt's ignore-self needs them, for message events), and auth.test is asked again next time.
     authorize: async () => {
       botIdentity ??= web.auth.test().then(
         (r) => ({ botUserId: r.user_id, botId: r.bot_id }),
         (err: unknown) => {
           botIdentity = undefined;
-          throw err;
+          log.warn({ err: err instanceof Error ? err.message : String(err) }, 'slack auth.test failed; handling the event without the bot identity');
+          return {};
         },
       );
       return { botToken: slack.botToken, ...(await botIdentity) };

@@ -100,6 +100,21 @@ async function pending(approverIds = ['bob', 'erin']) {
 
 const ephemeralTo = (slackUserId: string) => slack.waitFor('chat.postEphemeral', (c) => c.body.user === slackUserId);
 
+// First in the file: the bot's identity is looked up on the first signed event, and kept.
+describe("Slack's Web API down", () => {
+  it("handles an approver's click that arrives while auth.test fails, and asks for the identity again later", async () => {
+    const { value } = await pending();
+    slack.failNext(1, { status: 500 }, 'auth.test');
+    // Before: the click failed (500) on the identity lookup, and the approver's answer was lost.
+    expect((await post(click('U0BOB', 'approve_task', value))).status).toBe(200);
+    expect(submitted).toEqual([expect.objectContaining({ answer: expect.objectContaining({ personId: 'bob', choice: 'approve_task' }) })]);
+    await slack.waitFor('chat.update');
+    expect((await post(click('U0MALLORY', 'approve_once', value))).status).toBe(200);
+    await ephemeralTo('U0MALLORY');
+    expect(slack.callsOf('auth.test')).toHaveLength(2);
+  });
+});
+
 describe('signature', () => {
   it('answers 401 and does nothing on a bad signature', async () => {
     const { value } = await pending();
