@@ -38,10 +38,17 @@ export class PolicyStore {
     return this.current;
   }
 
-  /** Picks up a version another replica published (a cheap read; called on an interval). */
+  /**
+   * Picks up a version another replica published (a cheap read; called on an interval). A reload in
+   * this process while the read was on its way wins: the read may predate it (on PostgreSQL the two
+   * run on different connections), and would otherwise put the version before it back for a second.
+   */
   async refresh(): Promise<void> {
+    const before = this.current;
     const [row] = await this.db.query<{ version: string }>('select version from policy_active');
-    if (row && row.version !== this.current?.version) this.use(await this.byVersion(row.version));
+    if (!row || row.version === before?.version) return;
+    const published = await this.byVersion(row.version);
+    if (this.current === before) this.use(published);
   }
 
   async byVersion(version: string): Promise<CompiledPolicy> {
