@@ -365,10 +365,13 @@ async function approvalChain(state: TaskState, hold: HeldCall): Promise<Approval
 }
 
 /**
- * Just-in-time provisioning as a saga: on failure, undo what was done, last first. Each undo is
- * registered *before* its step runs (undoing a step that never took effect removes nothing), so a
- * step whose last retry failed after an earlier attempt took effect is still undone. An undo that
- * itself fails is recorded as a JIT grant with `revoke_failed`, so collapse keeps retrying it.
+ * Just-in-time provisioning as a saga: on failure, undo what was done, last first. The membership's
+ * undo is registered *before* its step runs (undoing a step that never took effect removes nothing),
+ * so a membership step whose last retry failed after an earlier attempt took effect is still undone.
+ * The account's undo needs the account's id, which only the step's answer gives: an account step
+ * whose every later attempt fails after one that took effect is not undone here (its journal row
+ * says the task created it). An undo that itself fails is recorded as a JIT grant with
+ * `revoke_failed`, so collapse keeps retrying it.
  */
 async function provision(
   state: TaskState,
