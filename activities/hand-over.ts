@@ -6,7 +6,7 @@
 // the other task's live grant keeps working and its own end removes the access.
 import type { SqlClient } from '../src/db/sql';
 import { ACCOUNT_STEP, entitlementStep, handStepsOver } from './provisioning/intents';
-import { personalApp } from './provisioning/person-app-locks';
+import { personalAppsOf } from './provisioning/person-app-locks';
 import type { PolicyStore } from '../src/policy/policy-store';
 import { NotHandedOver, type ProvisionedAccess, type ProvisionedAccessRepository, type TaskRecord } from '../src/tasks/task-repository';
 
@@ -24,7 +24,7 @@ export interface HandOverDeps {
  */
 export async function handOver(deps: HandOverDeps, t: TaskRecord, records: ProvisionedAccess[], accounts: boolean): Promise<ProvisionedAccess[]> {
   const policy = deps.policy.active();
-  const personal = [...new Set(records.filter((r) => personalApp(policy.app(r.appId))).map((r) => r.appId))];
+  const personal = personalAppsOf(policy, records);
   if (!personal.length) return records;
   const elsewhere = await deps.provisioned.reliedOnElsewhere(t.userId, t.taskId, personal);
   if (!elsewhere.grants.length && !elsewhere.records.length) return records;

@@ -9,7 +9,7 @@ import type { Metrics } from '../src/health/metrics';
 import type { PolicyStore } from '../src/policy/policy-store';
 import type { ProvisionedAccess, ProvisionedAccessRepository, TaskRecord, TaskRepository } from '../src/tasks/task-repository';
 import { handOver } from './hand-over';
-import { accessBusy, PersonAppLocks, personalApp, REMOVAL_LEASE_SECONDS } from './provisioning/person-app-locks';
+import { accessBusy, PersonAppLocks, personalAppsOf, REMOVAL_LEASE_SECONDS } from './provisioning/person-app-locks';
 import { entitlementStep } from './provisioning/intents';
 import { contextEntry, decidedAtOnce } from '../workflows/plan-path';
 import type { ApprovalAnswer, CollapseResult, ContextEntry, TaskStatus, ToolCallRequest, ToolCallResult } from '../workflows/messages';
@@ -92,8 +92,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
    * activity fails and is retried, and the locks it took go (unless earlier removals keep them).
    */
   const lockedForRemoval = async (t: TaskRecord, records: ProvisionedAccess[]): Promise<string[]> => {
-    const policy = deps.policy.active();
-    const apps = [...new Set(records.filter((r) => personalApp(policy.app(r.appId))).map((r) => r.appId))];
+    const apps = personalAppsOf(deps.policy.active(), records);
     for (const appId of apps) {
       if (!(await locks.take(appId, t.userId, t.taskId, 'removal', REMOVAL_LEASE_SECONDS))) {
         await locks.decided(t.taskId, t.userId, apps, []);

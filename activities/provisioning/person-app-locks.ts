@@ -36,6 +36,11 @@ export function personalApp(app: Pick<App, 'connector'> | undefined): boolean {
   return app?.connector.type === 'scim';
 }
 
+/** The apps with person accounts that the records are in, each once. */
+export function personalAppsOf(policy: { app(id: string): App | undefined }, records: { appId: string }[]): string[] {
+  return [...new Set(records.filter((r) => personalApp(policy.app(r.appId))).map((r) => r.appId))];
+}
+
 /** Another holder has the lock, or another task's saga is under way: retried by Temporal. */
 export function accessBusy(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: 'AccessBusy', message });
@@ -80,7 +85,7 @@ export class PersonAppLocks {
       userId,
       holder,
     ]);
-    await this.db.query('delete from person_app_locks where app_id = $1 and user_id = $2 and cardinality(holders) = 0', [appId, userId]);
+    await this.dropIfFree(appId, userId);
   }
 
   async releaseAll(holder: string): Promise<void> {
@@ -88,7 +93,12 @@ export class PersonAppLocks {
       'update person_app_locks set holders = array_remove(holders, $1) where $1 = any(holders) returning app_id, user_id',
       [holder],
     );
-    for (const r of released) await this.db.query('delete from person_app_locks where app_id = $1 and user_id = $2 and cardinality(holders) = 0', [r.app_id, r.user_id]);
+    for (const r of released) await this.dropIfFree(r.app_id, r.user_id);
+  }
+
+  /** A lock no one holds any more goes (a taker that filled it meanwhile keeps it: the condition is checked again on the row). */
+  private async dropIfFree(appId: string, userId: string): Promise<void> {
+    await this.db.query('delete from person_app_locks where app_id = $1 and user_id = $2 and cardinality(holders) = 0', [appId, userId]);
   }
 
   /**
