@@ -365,13 +365,11 @@ async function approvalChain(state: TaskState, hold: HeldCall): Promise<Approval
 }
 
 /**
- * Just-in-time provisioning as a saga: on failure, undo what was done, last first. The membership's
- * undo is registered *before* its step runs (undoing a step that never took effect removes nothing),
- * so a membership step whose last retry failed after an earlier attempt took effect is still undone.
- * The account's undo needs the account's id, which only the step's answer gives: an account step
- * whose every later attempt fails after one that took effect is not undone here (its journal row
- * says the task created it). An undo that itself fails is recorded as a JIT grant with
- * `revoke_failed`, so collapse keeps retrying it.
+ * Just-in-time provisioning as a saga: on failure, undo what was done, last first. Each undo is
+ * registered *before* its step runs (undoing a step that never took effect removes nothing), so a
+ * step whose last retry failed after an earlier attempt took effect is still undone; the account's
+ * undo, not told the account's id then, has the journal and the target find it. An undo that itself
+ * fails is recorded as a JIT grant with `revoke_failed`, so collapse keeps retrying it.
  */
 async function provision(
   state: TaskState,
@@ -389,12 +387,20 @@ async function provision(
   const sagaId = req.callId;
   const done = { accountId: '', accountCreated: false, entitlementGranted: false };
   const compensations: { run: () => Promise<unknown>; undoes: 'account' | 'entitlement' }[] = [];
+  const deactivate = { undoes: 'account' as const, run: () => deprovisioning.deactivateAccount({ taskId, appId, accountId: done.accountId, userId, sagaId }) };
+  // Histories from before this was registered first have no undo scheduled after an account step that failed.
+  const accountUndoFirst = patched('account-undo-before-its-step');
   state.provisioning++;
   try {
+    if (accountUndoFirst) {
+      compensations.unshift(deactivate);
+      done.accountCreated = true;
+    }
     const account = await provisioning.provisionAccount({ taskId, appId, userId, sagaId });
     done.accountId = account.accountId;
     done.accountCreated = account.created;
-    if (account.created) compensations.unshift({ undoes: 'account', run: () => deprovisioning.deactivateAccount({ taskId, appId, accountId: account.accountId }) });
+    if (account.created && !accountUndoFirst) compensations.unshift(deactivate);
+    if (!account.created && accountUndoFirst) compensations.shift();
     const revoke = { undoes: 'entitlement' as const, run: () => deprovisioning.revokeEntitlement({ taskId, appId, accountId: account.accountId, entitlementId }) };
     compensations.unshift(revoke);
     done.entitlementGranted = true;
@@ -459,7 +465,7 @@ async function collapse(state: TaskState, options: TaskWorkflowOptions): Promise
       try {
         const changes = [];
         if (jit.entitlementGranted) changes.push(await deprovisioning.revokeEntitlement({ taskId, appId: jit.appId, accountId: jit.accountId, entitlementId: jit.entitlementId }));
-        if (jit.accountCreated) changes.push(await deprovisioning.deactivateAccount({ taskId, appId: jit.appId, accountId: jit.accountId }));
+        if (jit.accountCreated) changes.push(await deprovisioning.deactivateAccount({ taskId, appId: jit.appId, accountId: jit.accountId, userId: state.input.userId }));
         await state.local.recordDeprovisioned({ taskId, appId: jit.appId, entitlementId: jit.entitlementId, changes });
         break;
       } catch (err) {

@@ -55,6 +55,15 @@ export interface EntitlementInput {
   sagaId?: string;
 }
 
+export interface DeactivationInput {
+  taskId: string;
+  appId: string;
+  /** Empty when the account step's answer was lost: then `userId` (and the step's `sagaId`) find it. */
+  accountId: string;
+  userId?: string;
+  sagaId?: string;
+}
+
 const ADDED: ReadonlySet<ProvisioningChangeKind> = new Set(['account_created', 'entitlement_granted', 'credential_minted']);
 const AS_ADDED: Partial<Record<ProvisioningChangeKind, ProvisioningChangeKind>> = {
   account_found: 'account_created',
@@ -128,6 +137,20 @@ export function createProvisioningActivities(deps: ProvisioningDeps) {
     return undoneEarlier && asRemoved ? { ...result, kind: asRemoved, detail: 'done by an earlier attempt of this task' } : result;
   };
 
+  /**
+   * The account an account step created, when the caller could not be told its id: the one its
+   * journal row names, else (the step saw no account, then lost every answer) the person's account
+   * in the target, unless a step that did get its answer records creating that one.
+   */
+  const accountOfLostAnswer = async (i: DeactivationInput, connector: Connector): Promise<string | undefined> => {
+    const created = await intents.createdAccount(stepKey(i.taskId, i.appId, ACCOUNT_STEP, i.sagaId));
+    if (!created || created.accountId) return created?.accountId;
+    const person = i.userId ? await deps.people.person(i.userId) : undefined;
+    if (!person) throw refusal('PersonUnknown', `Task ${i.taskId}: no person ${i.userId ?? '(none given)'} to look for the account its failed step may have created.`);
+    const found = await connector.findAccount({ taskId: i.taskId, person });
+    return found && !(await intents.accountCreatedByAnswered(i.appId, found)) ? found : undefined;
+  };
+
   return {
     async provisionAccount(i: AccountInput): Promise<{ accountId: string; created: boolean; change: ProvisioningChange }> {
       const { connector } = await target(i.appId);
@@ -163,16 +186,23 @@ export function createProvisioningActivities(deps: ProvisioningDeps) {
       );
     },
 
-    async deactivateAccount(i: { taskId: string; appId: string; accountId: string }): Promise<ProvisioningChange> {
+    /**
+     * `accountId` empty: the account step failed for good, perhaps after creating the account (its
+     * answer lost), so the account is looked for (see accountOfLostAnswer), in `sagaId`'s step or,
+     * without one, in any of the task's.
+     */
+    async deactivateAccount(i: DeactivationInput): Promise<ProvisioningChange> {
       const { app, connector } = await target(i.appId);
+      const accountId = i.accountId || (await accountOfLostAnswer(i, connector));
+      if (!accountId) return change('account_already_inactive', app.id, { detail: 'the account step of this task created no account: nothing to deactivate' });
       return undo(
         stepKey(i.taskId, i.appId, ACCOUNT_STEP),
-        i.accountId,
+        accountId,
         connector,
-        (observe) => connector.deactivateAccount({ taskId: i.taskId, accountId: i.accountId }, observe),
+        (observe) => connector.deactivateAccount({ taskId: i.taskId, accountId }, observe),
         {
-          heldBefore: () => change('account_found', app.id, { accountId: i.accountId, detail: 'not created for this task: left active' }),
-          untouched: () => change('account_found', app.id, { accountId: i.accountId, detail: 'this task created no account: nothing to deactivate' }),
+          heldBefore: () => change('account_found', app.id, { accountId, detail: 'not created for this task: left active' }),
+          untouched: () => change('account_found', app.id, { accountId, detail: 'this task created no account: nothing to deactivate' }),
         },
       );
     },

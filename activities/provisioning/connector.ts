@@ -60,6 +60,8 @@ export interface Connector {
   grantEntitlement(req: EntitlementRequest, observe?: Observe): Promise<ProvisioningChange>;
   revokeEntitlement(req: EntitlementRequest, observe?: Observe): Promise<ProvisioningChange>;
   deactivateAccount(req: { taskId: string; accountId: string }, observe?: Observe): Promise<ProvisioningChange>;
+  /** The person's account, if the target has one (active or not); changes nothing. */
+  findAccount(req: AccountRequest): Promise<string | undefined>;
   /** Never throws: an unreachable target answers `ok: false`. */
   health(): Promise<ConnectorHealth>;
 }

@@ -21,8 +21,12 @@ export class CredentialConnector implements Connector {
 
   // There is no account: the task itself is the holder of the credential.
   async ensureAccount(req: { taskId: string }) {
-    const accountId = `task:${req.taskId}`;
+    const accountId = await this.findAccount(req);
     return { accountId, change: change('account_found', this.app.id, { accountId, detail: 'credential app: no account to provision' }) };
+  }
+
+  async findAccount(req: { taskId: string }): Promise<string> {
+    return `task:${req.taskId}`;
   }
 
   async deactivateAccount(req: { taskId: string; accountId: string }): Promise<ProvisioningChange> {

@@ -62,6 +62,29 @@ export class ProvisioningIntents {
     return { intents: rows.map(toIntent), undoneEarlier: rows.some((r) => r.undo_started_at !== null) };
   }
 
+  /**
+   * The account a task's account step created (one saga's step, or any of the task's when the key
+   * names no saga), for an undo not told the account: `{}` when the step saw no account and its
+   * answer was lost, so only the target can tell whether it created one; undefined when it created none.
+   */
+  async createdAccount(k: StepKey): Promise<{ accountId?: string } | undefined> {
+    const [row] = await this.db.query<{ account_id: string | null }>(
+      `select account_id from provisioning_intents where ${k.step.includes('#') ? 'task_id = $1 and app_id = $2 and step = $3' : SAME_BASE}
+       and not pre_existing order by account_id nulls last limit 1`,
+      [k.taskId, k.appId, k.step],
+    );
+    return row && { accountId: row.account_id ?? undefined };
+  }
+
+  /** Whether an account step that got its answer records that it created this account (any task's). */
+  async accountCreatedByAnswered(appId: string, accountId: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `select 1 from provisioning_intents where app_id = $1 and account_id = $2 and not pre_existing and (step = $3 or starts_with(step, $3 || '#')) limit 1`,
+      [appId, accountId, ACCOUNT_STEP],
+    );
+    return rows.length > 0;
+  }
+
   /** Written just before an undo changes the target, so a retry that finds nothing left reports the removal. */
   async markUndo(k: StepKey): Promise<void> {
     await this.db.query(`update provisioning_intents set undo_started_at = coalesce(undo_started_at, now()) where ${SAME_BASE}`, [k.taskId, k.appId, k.step]);

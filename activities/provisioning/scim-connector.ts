@@ -164,6 +164,10 @@ export class ScimConnector implements Connector {
     return change('account_deactivated', this.app.id, { accountId });
   }
 
+  async findAccount({ person }: AccountRequest): Promise<string | undefined> {
+    return (await this.findUser(person.userName, person.id))?.id;
+  }
+
   async health(): Promise<ConnectorHealth> {
     const started = performance.now();
     try {

@@ -107,6 +107,22 @@ describe('just-in-time provisioning', () => {
     await world.recordHistory('provisioning-then-ended', taskWorkflowId(taskId));
   });
 
+  it('deactivates the account its create made when the account step fails for good after it (answer lost, retries failing)', async () => {
+    for (const earlier of aliceInTarget()) world.scim.users.delete(earlier.id);
+    const taskId = await world.newTask({ agentId: await world.newAgent() });
+    // The user is created and the answer lost; every retry of the step then fails looking for it.
+    world.scim.failNext({ status: 503, method: 'POST', path: /^\/Users$/, after: true, meanwhile: () => world.scim.failNext({ status: 503, method: 'GET', path: /^\/Users$/, count: 4 }) });
+    const { callId, decided } = await approvedByCarol(taskId);
+    expect((await decided).body).toMatchObject({ callId, decision: 'deny' });
+    // Before, the saga had no account id to undo with: the account stayed active in the app.
+    const [account] = aliceInTarget();
+    expect(account).toMatchObject({ externalId: 'alice', active: false });
+    expect((await world.task(taskId)).body).toMatchObject({ context: [], provisioned: [] });
+
+    expect((await world.stack.request('POST', `/v1/tasks/${taskId}/end`)).body).toEqual({ taskId, status: 'ended', revoked: [] });
+    await world.recordHistory('account-step-failed', taskWorkflowId(taskId));
+  });
+
   it('allows a second held call of the tool, approved after the first was provisioned, without provisioning again', async () => {
     const taskId = await world.newTask({ agentId: await world.newAgent() });
     // Two calls of the tool, each held for carol's approval (neither is in the context yet).
@@ -170,5 +186,26 @@ describe('deprovisioning against a failing target', () => {
     );
     expect(await world.historyText(taskId)).not.toContain(world.scim.token);
     await world.recordHistory('revoke-failed-then-recovered', taskWorkflowId(taskId));
+  });
+
+  it('keeps an account whose create lost its answer as revoke_failed when the target stays down, and deactivates it at the end', async () => {
+    for (const earlier of aliceInTarget()) world.scim.users.delete(earlier.id);
+    const { taskId } = await world.startTaskWorkflow({ agentId: await world.newAgent(), deprovisionAttempts: 2, revokeRetryPauseSeconds: 1 });
+    // The user is created, its answer lost, and the target goes down: the step and its undo both fail.
+    world.scim.failNext({ status: 503, method: 'POST', path: /^\/Users$/, after: true, meanwhile: () => (world.scimProxy.failing = true) });
+    try {
+      const { decided } = await approvedByCarol(taskId);
+      expect((await decided).body.decision).toBe('deny');
+      const view = (await world.task(taskId)).body;
+      expect(view.provisioned).toEqual([expect.objectContaining({ appId: 'crm', status: 'revoke_failed', error: expect.stringContaining('503') })]);
+      expect(aliceInTarget()).toEqual([expect.objectContaining({ active: true })]);
+    } finally {
+      world.scimProxy.failing = false;
+    }
+
+    const ended = await world.stack.request('POST', `/v1/tasks/${taskId}/end`);
+    expect(ended.body).toMatchObject({ taskId, status: 'ended' });
+    expect(aliceInTarget()).toEqual([expect.objectContaining({ active: false })]);
+    expect((await world.task(taskId)).body.provisioned).toEqual([expect.objectContaining({ status: 'revoked' })]);
   });
 });

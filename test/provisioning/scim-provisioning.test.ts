@@ -269,6 +269,49 @@ describe('exactly once under retries', () => {
   });
 });
 
+describe('an account step that failed for good (its undo is not told the account)', () => {
+  const undoLost = (taskId: string, sagaId?: string) => fx.activities.deactivateAccount({ taskId, appId: CRM.id, accountId: '', userId: 'p-ada', sagaId });
+
+  it('deactivates the account a create whose answer was lost made, found by the person', async () => {
+    const taskId = newTaskId();
+    target.failNext({ status: 503, after: true, method: 'POST', path: /^\/Users$/ });
+    await failure(fx.activities.provisionAccount({ taskId, appId: CRM.id, userId: 'p-ada', sagaId: 'call-1' }));
+    const [created] = target.users.values();
+    expect(created).toMatchObject({ userName: 'ada.lovelace', active: true });
+
+    expect(await undoLost(taskId, 'call-1')).toMatchObject({ kind: 'account_deactivated', accountId: created.id });
+    expect(target.users.get(created.id)?.active).toBe(false);
+    // At the task's end (no saga named): any of its account steps.
+    expect(await undoLost(taskId)).toMatchObject({ kind: 'account_deactivated', accountId: created.id, detail: 'done by an earlier attempt of this task' });
+  });
+
+  it('changes nothing when the create never reached the target, or the step found the account', async () => {
+    const taskId = newTaskId();
+    target.failNext({ status: 503, method: 'POST', path: /^\/Users$/ });
+    await failure(fx.activities.provisionAccount({ taskId, appId: CRM.id, userId: 'p-ada', sagaId: 'call-1' }));
+    expect(target.users.size).toBe(0);
+    expect(await undoLost(taskId, 'call-1')).toMatchObject({ kind: 'account_already_inactive', detail: expect.stringContaining('created no account') });
+
+    const held = target.addUser({ userName: 'ada.lovelace', externalId: 'p-ada' });
+    const other = newTaskId();
+    await fx.activities.provisionAccount({ taskId: other, appId: CRM.id, userId: 'p-ada', sagaId: 'call-2' });
+    expect(await undoLost(other, 'call-2')).toMatchObject({ kind: 'account_already_inactive' });
+    expect(target.users.get(held.id)?.active).toBe(true);
+    expect(target.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
+  });
+
+  it("leaves the account another task's step created after this task's create failed", async () => {
+    const failed = newTaskId();
+    target.failNext({ status: 503, method: 'POST', path: /^\/Users$/ });
+    await failure(fx.activities.provisionAccount({ taskId: failed, appId: CRM.id, userId: 'p-ada', sagaId: 'call-1' }));
+    const theirs = await account(newTaskId());
+    expect(theirs.created).toBe(true);
+
+    expect(await undoLost(failed, 'call-1')).toMatchObject({ kind: 'account_already_inactive' });
+    expect(target.users.get(theirs.accountId)?.active).toBe(true);
+  });
+});
+
 describe('faults and refusals', () => {
   it('uses the existing user when the create answers 409 uniqueness', async () => {
     let concurrent: string | undefined;
