@@ -194,7 +194,8 @@ export function createIdentityActivities(deps: IdentityActivityDeps) {
                 rules: d.rules,
                 snapshot: user && { user: { id: user.id, userType: user.userType, title: user.title, department: user.department, manager: user.manager, groups: user.groups } },
               },
-              occurredAt: time,
+              // Its time is its append's, just before it takes effect, not the loop's start: the loop
+              // over the person's tasks, one commit each, can take seconds under load.
             },
             {
               within: async (tx) => {

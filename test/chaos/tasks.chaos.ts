@@ -376,19 +376,19 @@ async function invariantsOf(taskId: string, sent: Sent[], endReturned: number, o
   // when answered, after the revocation; else for a call sent after it (one sent before may be
   // decided on the grant it read, and a second replica may still allow it for up to its lag). A
   // decision's time is its call's.
-  const moverRevoked = new Map<string, number>();
+  const moverRevoked = new Map<string, { at: number; seq: number }>();
   const held = new Set(traces.filter((t) => t.kind === 'escalation').map((t) => t.body.callId));
   // A call's first send decided it (a repeat is answered from its record).
   const sentFor = new Map(sent.filter((x) => x.taskId === taskId && !x.again).map((x) => [x.callId, x]));
   for (const t of traces) {
-    if (t.kind === 'revocation' && t.body.revocation === 'mover_reevaluation') moverRevoked.set(t.body.toolId!, Date.parse(t.occurredAt));
+    if (t.kind === 'revocation' && t.body.revocation === 'mover_reevaluation') moverRevoked.set(t.body.toolId!, { at: Date.parse(t.occurredAt), seq: t.seq });
     if (t.kind !== 'decision' || t.body.decision !== 'allow') continue;
-    const revokedAt = moverRevoked.get(t.body.toolId!);
+    const revoked = moverRevoked.get(t.body.toolId!);
     const call = sentFor.get(t.body.callId!);
     if (t.body.grantedVia) moverRevoked.delete(t.body.toolId!);
-    else if (revokedAt !== undefined && (held.has(t.body.callId) || Date.parse(t.occurredAt) > revokedAt + (call?.lagMs ?? 0))) {
-      const when = call ? `, sent ${call.sentAt - revokedAt} ms after the revocation's time and answered ${call.answeredAt - revokedAt} ms after` : '';
-      problems.push(`${taskId}: ${t.body.toolId} allowed in context after a mover revoked it (seq ${t.seq}${call?.lagMs ? ', on the second replica' : ''}${when})`);
+    else if (revoked !== undefined && (held.has(t.body.callId) || Date.parse(t.occurredAt) > revoked.at + (call?.lagMs ?? 0))) {
+      const when = call ? `, sent ${call.sentAt - revoked.at} ms after the revocation's time and answered ${call.answeredAt - revoked.at} ms after` : '';
+      problems.push(`${taskId}: ${t.body.toolId} allowed in context after a mover revoked it (seq ${t.seq}, the revocation's ${revoked.seq}${call?.lagMs ? ', on the second replica' : ''}${when})`);
       if (env.CHAOS_DEBUG) console.log(traces.filter((x) => x.body.toolId === t.body.toolId).map((x) => `${x.seq} ${x.kind} ${x.occurredAt} ${x.body.callId} ${x.body.decision} via=${x.body.grantedVia} ${x.body.revocation ?? ''} ${x.body.reasonCode ?? ''} ${JSON.stringify((x.body.snapshot as any)?.user?.groups)} ${(x.body.snapshot as any)?.user?.userType}`).join('\n'));
     }
   }
