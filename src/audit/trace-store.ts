@@ -27,6 +27,19 @@ export interface AppendOptions {
    * escalation, not decided a second time (a gateway's retry reaching the in-context path).
    */
   unlessHeld?: boolean;
+  /**
+   * An allow decided from the task's context as read before the batch: the tool whose live grant
+   * it relies on. Recorded only if that grant is still live and the task active when the batch
+   * holds the chain head; else nothing is recorded and the append rejects with StaleContext.
+   */
+  fence?: string;
+}
+
+/** An allow's grant was revoked, or its task ended, after its context was read: decide it again from a fresh read. */
+export class StaleContext extends Error {
+  constructor(readonly taskId: string, readonly toolId: string) {
+    super(`Task ${taskId}: the grant of ${toolId} was revoked, or the task ended, after the context the call was decided from was read.`);
+  }
 }
 
 /** One group commit: how many appends it took (new or already recorded) and how long it held the database. */
@@ -322,21 +335,22 @@ export class TraceStore {
           const started = performance.now();
           const records = await this.commit(batch);
           this.appended.emit('commit', { records: batch.length, seconds: (performance.now() - started) / 1000 } satisfies CommitStats);
-          batch.forEach((p, i) => p.resolve(records[i]));
-          records.forEach((r) => this.committed(r));
+          batch.forEach((p, i) => this.settle(p, records[i]));
         } catch {
           // One bad item must not fail its neighbours: retry the batch one by one.
-          for (const p of batch) {
-            await this.commit([p]).then(([r]) => {
-              p.resolve(r);
-              this.committed(r);
-            }, p.reject);
-          }
+          for (const p of batch) await this.commit([p]).then(([r]) => this.settle(p, r), p.reject);
         }
       }
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  /** An item's answer: its record, or (left out by its fence) StaleContext. */
+  private settle(p: Pending, r: TraceRecord | undefined): void {
+    if (!r) return p.reject(new StaleContext(p.entry.body.taskId!, p.opts.fence!));
+    p.resolve(r);
+    this.committed(r);
   }
 
   private committed(r: TraceRecord): void {
@@ -355,7 +369,7 @@ export class TraceStore {
    * go inlined as literals: on PGlite that saves a parse-and-describe exchange. `within` writes
    * follow in the same transaction, for the new records only.
    */
-  private async commit(batch: Pending[]): Promise<TraceRecord[]> {
+  private async commit(batch: Pending[]): Promise<(TraceRecord | undefined)[]> {
     const counted = [...new Set(batch.flatMap((p) => (p.opts.session ? [p.opts.session.taskId] : [])))].sort();
     const writes = batch.some((p) => p.opts.within);
     const column = <T>(of: (p: Pending) => T) => literal(batch.map(of));
@@ -373,10 +387,12 @@ export class TraceStore {
       column((p) => p.opts.unlessHeld === true),
       column((p) => (p.opts.session ? JSON.stringify({ taskId: p.opts.session.taskId, call: p.opts.session.call }) : null)),
       literal(counted),
+      column((p) => p.opts.fence ?? null),
     ];
     return this.db.transaction(async (tx) => {
       const [{ r }] = await tx.simpleQuery<{ r: Appended }>(`select trace_batch_append(${args.join(', ')}) as r`, { last: !writes });
-      const out: TraceRecord[] = new Array(batch.length);
+      // A stale item (r.stale) stays undefined.
+      const out: (TraceRecord | undefined)[] = new Array(batch.length);
       let prevHash = r.hash;
       r.fresh.forEach((item, j) => {
         const p = batch[item - 1];
@@ -406,6 +422,8 @@ interface Appended {
   /** Items answered by a record already in the chain, or by an earlier item of this batch. */
   known: Record<string, Row>;
   same: Record<string, number>;
+  /** Items left out by their fence. */
+  stale: number[];
 }
 
 /** Whether the record's body names a call (its task and call id). */

@@ -484,6 +484,50 @@ function replaceOnce(text: string, from: string, to: string): string {
   return text.slice(0, at) + to + text.slice(at + from.length);
 }
 
+const TRACE_BATCH_APPEND_SESSIONS_IN_PLACE = replaceOnce(
+  TRACE_BATCH_APPEND,
+  "afters jsonb[] := '{}';",
+  'afters jsonb[] := array_fill(null::jsonb, array[cardinality(p_kinds)]);',
+);
+
+/**
+ * 015's function with fences: an in-context allow (p_fences: the tool whose live grant it relied
+ * on) is appended only if that grant is live and its task active once the batch holds the chain
+ * head; else it is left out, uncounted, and returned in `stale`. A revocation commits under the same
+ * head (its record and the grant's update in one transaction), so no allow read from a context
+ * before it is chained after it.
+ */
+const traceBatchAppendFenced = [
+  ['p_session_tasks text[]) returns jsonb', 'p_session_tasks text[], p_fences text[]) returns jsonb'],
+  ["  same jsonb := '{}';\n", "  same jsonb := '{}';\n  stale int[] := '{}';\n  gone boolean[];\n"],
+  [
+    '  sess_dirty := array_fill(false, array[cardinality(sess_tasks)]);\n',
+    `  sess_dirty := array_fill(false, array[cardinality(sess_tasks)]);
+  -- After the head (and the allowed calls' tasks) are locked: what a revocation committed is seen.
+  gone := array(select f.tool is not null and not exists (
+                  select from grants g join tasks t on t.task_id = g.task_id
+                   where g.task_id = f.task and g.tool_id = f.tool and g.revoked_at is null and t.status = 'active')
+                from unnest(p_tasks, p_fences) with ordinality as f(task, tool, n) order by f.n);
+`,
+  ],
+  ['        dec_keys := dec_keys || keys[i];\n        dec_items := dec_items || i;\n      elsif', '      elsif'],
+  [
+    '    end if;\n    n := n + 1;\n',
+    `    end if;
+    if gone[i] then
+      stale := stale || i;
+      continue;
+    end if;
+    if check_calls and keys[i] is not null and p_kinds[i] = 'decision' then
+      dec_keys := dec_keys || keys[i];
+      dec_items := dec_items || i;
+    end if;
+    n := n + 1;
+`,
+  ],
+  ["'known', known, 'same', same);", "'known', known, 'same', same, 'stale', to_jsonb(stale));"],
+].reduce((sql, [from, to]) => replaceOnce(sql, from, to), TRACE_BATCH_APPEND_SESSIONS_IN_PLACE);
+
 export const MIGRATIONS: Migration[] = [
   { id: '001_directory', sql: directory },
   { id: '002_tasks', sql: tasks },
@@ -655,11 +699,7 @@ end $$;
     // its first counted item on: a PL/pgSQL array assigned first at [k] starts at k, so when a
     // batch's first new item counted nothing (a denial, say), the sessions came back shifted and
     // an item could be given another task's. The array now starts filled with nulls.
-    sql: replaceOnce(
-      replaceOnce(TRACE_BATCH_APPEND, 'create function', 'create or replace function'),
-      "afters jsonb[] := '{}';",
-      'afters jsonb[] := array_fill(null::jsonb, array[cardinality(p_kinds)]);',
-    ),
+    sql: replaceOnce(TRACE_BATCH_APPEND_SESSIONS_IN_PLACE, 'create function', 'create or replace function'),
   },
   {
     id: '016_person_app_locks',
@@ -687,5 +727,10 @@ create table person_app_removals (
   primary key (task_id, app_id, entitlement_id)
 );
 `,
+  },
+  {
+    id: '017_trace_batch_fences',
+    sql: `drop function trace_batch_append(text, text, text[], text[], text[], text[], text[], text[], text[], text[], boolean[], text[], text[]);
+${traceBatchAppendFenced}`,
   },
 ];

@@ -73,6 +73,8 @@ export interface CommitOptions {
    * of this very call (see DecisionService.answer).
    */
   fromGateway?: boolean;
+  /** An allow of a tool in the task's context as read: see AppendOptions.fence (StaleContext). */
+  fence?: string;
 }
 
 export interface DecisionServiceDeps {
@@ -232,6 +234,7 @@ export class DecisionService {
       { kind: 'decision', body: stripUndefined(body), occurredAt: call.requestedAt, traceId },
       {
         unlessHeld: opts.unlessHeld,
+        fence: allowed ? opts.fence : undefined,
         within: grant
           ? async (tx) => {
               await this.deps.tasks.insertGrant(tx, Object.assign({}, grant, { taskId: task.taskId }));

@@ -89,6 +89,12 @@ export class LiveProjection {
     return this.tasks.get(taskId, () => this.source.view(taskId), this.live);
   }
 
+  /** The task as the database has it now, whatever was cached (and cached again if changes are heard). */
+  taskAfresh(taskId: string): Promise<TaskView | undefined> {
+    this.tasks.forget(taskId);
+    return this.task(taskId);
+  }
+
   user(id: string): Promise<PolicyUser | undefined> {
     return this.users.get(id, () => this.source.user(id), this.live);
   }

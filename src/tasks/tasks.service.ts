@@ -18,6 +18,7 @@ import {
 } from '../../workflows/messages';
 import type { Metrics } from '../health/metrics';
 import type { TraceRecord } from '../audit/trace-types';
+import { StaleContext } from '../audit/trace-store';
 import type { TaskRecord } from './task-repository';
 
 export interface StartTask {
@@ -181,9 +182,9 @@ export class TasksService {
    * A repeated callId needs no lookup first: the trace store answers it with the call's first
    * decision (or, while the workflow holds it, its escalation) instead of recording a second one.
    */
-  private async decide(taskId: string, call: ToolCallRequest): Promise<{ result: ToolCallResult; path: 'projection' | 'workflow' }> {
+  private async decide(taskId: string, call: ToolCallRequest, stale = 0): Promise<{ result: ToolCallResult; path: 'projection' | 'workflow' }> {
     // Read under the lane: an earlier call of this task may have changed its session.
-    const { task, live } = (await this.s.projection.task(taskId))!;
+    const { task, live } = (await (stale ? this.s.projection.taskAfresh(taskId) : this.s.projection.task(taskId)))!;
     const now = Date.parse(call.requestedAt);
     if (task.status !== 'active' || Date.parse(task.expiresAt) <= now) {
       // Past its TTL the task is over even before its workflow's timer has collapsed it.
@@ -198,8 +199,15 @@ export class TasksService {
     // call the policy refuses, which changes no context (an agent hammering a forbidden tool costs
     // the workflow nothing and does not grow its history). The rest changes the context: workflow.
     if (evaluated.decision === 'deny' || evaluated.decision === 'throttle' || (inContext && evaluated.decision !== 'escalate')) {
-      const opts = { credentialRefId: inContext?.credentialRefId ?? null, unlessHeld: true, fromGateway: true };
-      return { result: await this.s.decisions.commit(task, call, evaluated, undefined, [], opts), path: 'projection' };
+      // The context was read before the batch that records this: an allow is fenced by its grant,
+      // and decided again from a fresh read if a revocation (or the task's end) committed meanwhile.
+      const opts = { credentialRefId: inContext?.credentialRefId ?? null, unlessHeld: true, fromGateway: true, fence: inContext ? call.toolId : undefined };
+      try {
+        return { result: await this.s.decisions.commit(task, call, evaluated, undefined, [], opts), path: 'projection' };
+      } catch (err) {
+        if (err instanceof StaleContext && stale < 3) return this.decide(taskId, call, stale + 1);
+        throw err;
+      }
     }
     return { result: await this.askWorkflow(task, call), path: 'workflow' };
   }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { link } from '../../src/audit/chain';
-import { TRACE_COLUMNS, TraceStore, type AppendOptions } from '../../src/audit/trace-store';
+import { StaleContext, TRACE_COLUMNS, TraceStore, type AppendOptions } from '../../src/audit/trace-store';
 import type { TraceEntry, TraceRecord } from '../../src/audit/trace-types';
 import { PgClient } from '../../src/db/pg-client';
 import type { SqlClient } from '../../src/db/sql';
@@ -114,6 +114,47 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
       const decided = await store.append(decision(t, 'free'), { unlessHeld: true });
       expect(decided).toMatchObject({ kind: 'decision', body: { callId: 'free' } });
       expect(await rowsOf(t, 'free')).toEqual([{ kind: 'decision', trace_id: decided.traceId }]);
+    });
+  });
+
+  describe('fence (an allow decided from a context read before the batch)', () => {
+    const grantTool = (taskId: string) =>
+      tdb.db.query("insert into grants (task_id, tool_id, app_id, via) values ($1, 'github.read', 'github', 'policy')", [taskId]);
+
+    it('records an allow whose grant is live, and leaves out, uncounted, one whose grant was revoked or whose task ended', async () => {
+      const [live, revoked, ended] = [t, `t-${randomUUID()}`, `t-${randomUUID()}`];
+      for (const taskId of [live, revoked, ended]) {
+        await insertTask(tdb.db, taskId);
+        await grantTool(taskId);
+      }
+      await tdb.db.query("update grants set revoked_at = now() where task_id = $1", [revoked]);
+      await tdb.db.query("update tasks set status = 'ended' where task_id = $1", [ended]);
+      const fenced = (taskId: string) => ({ ...counting(taskId).opts(), fence: 'github.read' });
+
+      // One batch: the stale items fail alone, their neighbours chain on without a gap.
+      const [kept, lost, gone, unfenced] = await Promise.allSettled([
+        store.append(decision(live, 'c1'), fenced(live)),
+        store.append(decision(revoked, 'c1'), fenced(revoked)),
+        store.append(decision(ended, 'c1'), fenced(ended)),
+        store.append(decision(live, 'c2')),
+      ]);
+      expect([lost, gone].map((r) => (r.status === 'rejected' ? r.reason : r.value))).toEqual([expect.any(StaleContext), expect.any(StaleContext)]);
+      expect((lost as PromiseRejectedResult).reason).toMatchObject({ taskId: revoked, toolId: 'github.read' });
+      const records = [kept, unfenced].map((r) => (r as PromiseFulfilledResult<TraceRecord>).value);
+      expect(records[1].seq).toBe(records[0].seq + 1);
+      expect(records[1].prevHash).toBe(records[0].hash);
+      expect(await rowsOf(revoked, 'c1')).toEqual([]);
+      expect(await rowsOf(ended, 'c1')).toEqual([]);
+      expect([await callsCounted(live), await callsCounted(revoked), await callsCounted(ended)]).toEqual([1, 0, 0]);
+      expect((await store.verify()).ok).toBe(true);
+    });
+
+    it('answers a fenced call already decided with its decision, whatever the grant is now', async () => {
+      await insertTask(tdb.db, t);
+      await grantTool(t);
+      const first = await store.append(decision(t, 'c1'), { fence: 'github.read' });
+      await tdb.db.query('update grants set revoked_at = now() where task_id = $1', [t]);
+      expect(await store.append(decision(t, 'c1'), { fence: 'github.read' })).toEqual(first);
     });
   });
 

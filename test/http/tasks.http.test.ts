@@ -85,6 +85,30 @@ describe('tasks API', () => {
     }
   });
 
+  it('decides a call again from a fresh read when its task ended after the context it was decided from was read', async () => {
+    const taskId = await newTask();
+    const call = (callId: string) => stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId, toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
+    expect((await call('c1')).body.decision).toBe('allow');
+    expect((await call('c2')).body.decision).toBe('allow'); // in context, from the projection
+    // The task ends without the projection hearing of it (no trigger fires): its context, as this
+    // process holds it, still has the tool, as when a change commits between a call's read and its record.
+    await stack.database.db.transaction(async (tx) => {
+      await tx.query('set local session_replication_role = replica');
+      await tx.query("update tasks set status = 'revoked' where task_id = $1", [taskId]);
+    });
+    const third = await call('c3');
+    expect(third.body).toMatchObject({ decision: 'deny', reason: { code: 'task_not_active' } });
+    const decisions = await stack.database.db.query<{ call_id: string; decision: string }>(
+      "select call_id, body->>'decision' as decision from decision_traces where task_id = $1 and kind = 'decision' order by seq",
+      [taskId],
+    );
+    expect(decisions).toEqual([
+      { call_id: 'c1', decision: 'allow' },
+      { call_id: 'c2', decision: 'allow' },
+      { call_id: 'c3', decision: 'deny' },
+    ]);
+  });
+
   it('writes the trace before the response leaves, with who, what and which policy', async () => {
     const taskId = await newTask();
     const res = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'x', toolId: 'github.read_repo', arguments: { repo: 'a/b' } } });
