@@ -106,7 +106,7 @@ export function createTaskActivities(deps: TaskActivityDeps) {
   const removed = async (taskId: string, appId: string, entitlementId: string) => locks.removed(taskId, (await task(taskId)).userId, appId, entitlementId);
 
   /** A revocation receipt of the task's JIT access, with the write it records. */
-  const receipt = async (taskId: string, fields: Record<string, unknown>, within: (tx: SqlClient) => Promise<void>) => {
+  const receipt = async (taskId: string, fields: Record<string, unknown>, within?: (tx: SqlClient) => Promise<void>) => {
     const t = await task(taskId);
     await deps.traces.append({ kind: 'revocation', body: Object.assign({ taskId: t.taskId, userId: t.userId, agentId: t.agentId }, fields) }, { within });
   };
@@ -267,6 +267,15 @@ export function createTaskActivities(deps: TaskActivityDeps) {
         await receipt(taskId, body, (tx) => deps.provisioned.markReleased(tx, taskId, appId, entitlementId));
       }
       await removed(taskId, appId, entitlementId);
+    },
+
+    /**
+     * A provisioning saga that failed took back what it had added: a receipt of those removals (the
+     * access never reached the task's records, so nothing else is marked).
+     */
+    async recordRolledBack(input: { taskId: string; appId: string; entitlementId: string; callId: string; error: string; changes: unknown[] }): Promise<void> {
+      const { taskId, appId, entitlementId, callId, error } = input;
+      await receipt(taskId, { callId, appId, entitlementId, revocation: 'rolled_back', error, provisioning: input.changes });
     },
 
     /** The deprovisioning retry budget is spent: visible on the task, in the trace and as a metric. */

@@ -12,6 +12,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { EvaluatedPlan } from '../activities';
+import type { ProvisioningChange, ProvisioningChangeKind } from '../activities/provisioning/connector';
 import { local, deprovisioningWithin, notify, oneAtATime, provisioning } from './activity-profiles';
 import {
   answerApprovalUpdate,
@@ -137,6 +138,8 @@ export async function taskWorkflow(input: TaskInput, options: TaskWorkflowOption
  * that ends would drop the ones still scheduled: it waits for them, for a bounded time.
  */
 const CARD_UPDATE_GRACE_MS = 60_000;
+/** What an undo reports when it took something away in the target app. */
+const REMOVALS: ReadonlySet<ProvisioningChangeKind> = new Set(['entitlement_revoked', 'account_deactivated', 'credential_destroyed']);
 
 function cardUpdate(state: TaskState, p: Promise<unknown>): void {
   const settled: Promise<unknown> = p.catch(() => undefined).finally(() => state.cardUpdates.delete(settled));
@@ -386,7 +389,7 @@ async function provision(
   const entitlementId = plan.entitlementId!;
   const sagaId = req.callId;
   const done = { accountId: '', accountCreated: false, entitlementGranted: false };
-  const compensations: { run: () => Promise<unknown>; undoes: 'account' | 'entitlement' }[] = [];
+  const compensations: { run: () => Promise<ProvisioningChange>; undoes: 'account' | 'entitlement' }[] = [];
   const deactivate = { undoes: 'account' as const, run: () => deprovisioning.deactivateAccount({ taskId, appId, accountId: done.accountId, userId, sagaId }) };
   // Histories from before this was registered first have no undo scheduled after an account step that failed.
   const accountUndoFirst = patched('account-undo-before-its-step');
@@ -412,9 +415,10 @@ async function provision(
     await state.local.recordProvisioning({ taskId, appId, entitlementId, accountId: account.accountId, accountCreated: done.accountCreated, entitlementGranted: done.entitlementGranted, changes: [account.change, granted] });
     return { ok: true };
   } catch (err) {
+    const undone: ProvisioningChange[] = [];
     for (const undo of compensations) {
       try {
-        await undo.run();
+        undone.push(await undo.run());
         if (undo.undoes === 'account') done.accountCreated = false;
         else done.entitlementGranted = false;
       } catch (undoErr) {
@@ -423,6 +427,10 @@ async function provision(
         await state.local.recordRevokeFailed({ taskId, appId, entitlementId, error: failureMessage(undoErr) });
         break;
       }
+    }
+    // What the saga added and took back leaves a receipt too (runs from before recorded none).
+    if (undone.some((c) => REMOVALS.has(c.kind)) && patched('rollback-receipt')) {
+      await state.local.recordRolledBack({ taskId, appId, entitlementId, callId: sagaId, error: failureMessage(err), changes: undone });
     }
     return { ok: false, message: `Access could not be provisioned: ${failureMessage(err)}` };
   } finally {

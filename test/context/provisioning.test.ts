@@ -118,6 +118,12 @@ describe('just-in-time provisioning', () => {
     const [account] = aliceInTarget();
     expect(account).toMatchObject({ externalId: 'alice', active: false });
     expect((await world.task(taskId)).body).toMatchObject({ context: [], provisioned: [] });
+    // What the saga added and took back has its receipt.
+    const rolledBack = (await world.traces(taskId)).filter((t) => t.kind === 'revocation');
+    expect(rolledBack.map((t) => t.body)).toEqual([
+      expect.objectContaining({ callId, appId: 'crm', entitlementId: 'crm-user', revocation: 'rolled_back', error: expect.stringContaining('503') }),
+    ]);
+    expect(rolledBack[0].body.provisioning).toEqual([expect.objectContaining({ kind: 'account_deactivated', accountId: account.id })]);
 
     expect((await world.stack.request('POST', `/v1/tasks/${taskId}/end`)).body).toEqual({ taskId, status: 'ended', revoked: [] });
     await world.recordHistory('account-step-failed', taskWorkflowId(taskId));
