@@ -79,6 +79,18 @@ export class PersonAppLocks {
     return rows.length > 0;
   }
 
+  /**
+   * A removal still under way (a connector failing, retried): its holder's lease runs `seconds` from
+   * now again. One that lapsed is renewed only if no one took the lock meanwhile (a taker replaces the holders).
+   */
+  async renew(appId: string, userId: string, holder: string, seconds: number): Promise<void> {
+    await this.db.query(
+      `update person_app_locks set expires_at = greatest(expires_at, now() + make_interval(secs => $4))
+       where app_id = $1 and user_id = $2 and kind = 'removal' and $3 = any(holders)`,
+      [appId, userId, holder, seconds],
+    );
+  }
+
   async release(appId: string, userId: string, holder: string): Promise<void> {
     await this.db.query('update person_app_locks set holders = array_remove(holders, $3) where app_id = $1 and user_id = $2 and $3 = any(holders)', [
       appId,
@@ -166,7 +178,8 @@ export class PersonAppLocks {
 /**
  * The saga's steps that look at a person's account and add to it, each under the person's lock in
  * the app when the app has person accounts. Removals are not wrapped: the removing task holds the
- * lock from its decision on (activities/task-activities.ts).
+ * lock from its decision on (activities/task-activities.ts); each attempt of one renews that hold,
+ * so a removal retrying a failing connector for longer than a lease still holds new sagas back.
  */
 export function serializedPerPerson(
   acts: ProvisioningActivities,
@@ -175,9 +188,21 @@ export function serializedPerPerson(
 ): ProvisioningActivities {
   const locked = async <T>(appId: string, userId: string | undefined, step: () => Promise<T>): Promise<T> =>
     by.personal(appId) && userId ? locks.during(appId, userId, step) : step();
+  const renewed = async (appId: string, taskId: string) => {
+    const userId = by.personal(appId) ? await by.personOf(taskId) : undefined;
+    if (userId) await locks.renew(appId, userId, taskId, REMOVAL_LEASE_SECONDS);
+  };
   return {
     ...acts,
     provisionAccount: (i) => locked(i.appId, i.userId, () => acts.provisionAccount(i)),
     grantEntitlement: async (i) => locked(i.appId, await by.personOf(i.taskId), () => acts.grantEntitlement(i)),
+    revokeEntitlement: async (i) => {
+      await renewed(i.appId, i.taskId);
+      return acts.revokeEntitlement(i);
+    },
+    deactivateAccount: async (i) => {
+      await renewed(i.appId, i.taskId);
+      return acts.deactivateAccount(i);
+    },
   };
 }

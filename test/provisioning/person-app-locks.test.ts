@@ -1,6 +1,8 @@
 // The person's lock in an app, on both engines: one holder at a time, a lease that expires, and the
 // sagas under way that a removal must wait for.
-import { PersonAppLocks, type LockKind } from '../../activities/provisioning/person-app-locks';
+import type { ProvisioningActivities } from '../../activities/provisioning/activities';
+import { change } from '../../activities/provisioning/connector';
+import { PersonAppLocks, REMOVAL_LEASE_SECONDS, serializedPerPerson, type LockKind } from '../../activities/provisioning/person-app-locks';
 import { handStepsOver, ProvisioningIntents } from '../../activities/provisioning/intents';
 import { TraceStore } from '../../src/audit/trace-store';
 import { TaskRepository } from '../../src/tasks/task-repository';
@@ -67,6 +69,43 @@ describe.each(ENGINES)('person app locks on %s', (engine) => {
     await new Promise((r) => setTimeout(r, 300));
     expect(await locks.take('crm', 'carol', 'task-d', 'step', 60)).toBe(true);
     await locks.releaseAll('task-d');
+  });
+
+  it("renews a removal holder's lease, and only that holder's", async () => {
+    const expiry = async () =>
+      (await database.db.query<{ left: number }>("select extract(epoch from expires_at - now())::float8 as left from person_app_locks where app_id = 'crm' and user_id = 'gina'"))[0]?.left;
+    expect(await locks.take('crm', 'gina', 'task-g', 'removal', 0.2)).toBe(true);
+    await locks.renew('crm', 'gina', 'someone-else', 600);
+    expect(await expiry()).toBeLessThan(1);
+    await locks.renew('crm', 'gina', 'task-g', 600);
+    expect(await expiry()).toBeGreaterThan(590);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await locks.take('crm', 'gina', 'step-g', 'step', 60)).toBe(false);
+    await locks.releaseAll('task-g');
+    // A step's hold is not a removal's: not renewed.
+    expect(await locks.take('crm', 'gina', 'step-g', 'step', 0.2)).toBe(true);
+    await locks.renew('crm', 'gina', 'step-g', 600);
+    expect(await expiry()).toBeLessThan(1);
+    await locks.releaseAll('step-g');
+  });
+
+  it("renews the removing task's hold at each attempt of a removal, in an app with person accounts", async () => {
+    const done: string[] = [];
+    const acts = {
+      revokeEntitlement: async () => (done.push('revoke'), change('entitlement_revoked', 'crm')),
+      deactivateAccount: async () => (done.push('deactivate'), change('account_deactivated', 'crm')),
+    } as unknown as ProvisioningActivities;
+    const wrapped = serializedPerPerson(acts, locks, { personOf: async () => 'hana', personal: (appId) => appId === 'crm' });
+    const leaseLeft = async () =>
+      (await database.db.query<{ left: number }>("select extract(epoch from expires_at - now())::float8 as left from person_app_locks where app_id = 'crm' and user_id = 'hana'"))[0].left;
+    expect(await locks.take('crm', 'hana', 'task-h', 'removal', 1)).toBe(true);
+    await wrapped.revokeEntitlement({ taskId: 'task-h', appId: 'crm', accountId: 'acc', entitlementId: 'crm-user' });
+    expect(await leaseLeft()).toBeGreaterThan(REMOVAL_LEASE_SECONDS - 10);
+    await database.db.query("update person_app_locks set expires_at = now() + interval '1 second' where app_id = 'crm' and user_id = 'hana'");
+    await wrapped.deactivateAccount({ taskId: 'task-h', appId: 'crm', accountId: 'acc' });
+    expect(await leaseLeft()).toBeGreaterThan(REMOVAL_LEASE_SECONDS - 10);
+    expect(done).toEqual(['revoke', 'deactivate']);
+    await locks.releaseAll('task-h');
   });
 
   it("runs a step under the lock, waiting for the holder's release", async () => {
