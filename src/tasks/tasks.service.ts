@@ -205,8 +205,9 @@ export class TasksService {
       try {
         return { result: await this.s.decisions.commit(task, call, evaluated, undefined, [], opts), path: 'projection' };
       } catch (err) {
-        if (err instanceof StaleContext && stale < 3) return this.decide(taskId, call, stale + 1);
-        throw err;
+        if (!(err instanceof StaleContext)) throw err;
+        if (stale < 3) return this.decide(taskId, call, stale + 1);
+        throw new Problem(503, 'context_changing', `The task's context changed while call ${call.callId} was being decided, ${stale + 1} times; nothing was recorded: retry the call.`, { retryAfterMs: 100 });
       }
     }
     return { result: await this.askWorkflow(task, call), path: 'workflow' };

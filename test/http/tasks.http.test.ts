@@ -109,6 +109,28 @@ describe('tasks API', () => {
     ]);
   });
 
+  it('answers 503 context_changing, recording nothing, when every fresh read is stale again by its record', async () => {
+    const taskId = await newTask();
+    const call = (callId: string) => stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId, toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
+    expect((await call('c1')).body.decision).toBe('allow');
+    const before = await stack.services.projection.task(taskId);
+    await stack.database.db.transaction(async (tx) => {
+      await tx.query('set local session_replication_role = replica');
+      await tx.query("update tasks set status = 'revoked' where task_id = $1", [taskId]);
+    });
+    // Each fresh read gives the context as it was (as if changed again before each record).
+    const afresh = jest.spyOn(stack.services.projection, 'taskAfresh').mockImplementation(async () => before);
+    try {
+      const res = await call('c2');
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ code: 'context_changing', retryAfterMs: 100 });
+      expect(afresh).toHaveBeenCalledTimes(3);
+    } finally {
+      afresh.mockRestore();
+    }
+    expect(await stack.database.db.query("select 1 from decision_traces where task_id = $1 and call_id = 'c2'", [taskId])).toEqual([]);
+  });
+
   it('writes the trace before the response leaves, with who, what and which policy', async () => {
     const taskId = await newTask();
     const res = await stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId: 'x', toolId: 'github.read_repo', arguments: { repo: 'a/b' } } });
