@@ -18,6 +18,26 @@ const newTask = async (body: Record<string, unknown> = {}) => {
   return res.body.taskId as string;
 };
 
+/** The task's recorded decisions, in chain order. */
+const decisionsOf = (taskId: string) =>
+  stack.database.db.query<{ call_id: string; decision: string }>("select call_id, decision from decision_traces where task_id = $1 and kind = 'decision' order by seq", [
+    taskId,
+  ]);
+
+/** A repository read by the task's agent. */
+const readRepo = (taskId: string, callId: string) =>
+  stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId, toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
+
+/**
+ * The task ends without the projection hearing of it (no trigger fires): its context, as this
+ * process holds it, still has its tools, as when a change commits between a call's read and its record.
+ */
+const endUnheard = (taskId: string) =>
+  stack.database.db.transaction(async (tx) => {
+    await tx.query('set local session_replication_role = replica');
+    await tx.query("update tasks set status = 'revoked' where task_id = $1", [taskId]);
+  });
+
 describe('tasks API', () => {
   it('runs the slice: start, decide (workflow then projection), read, end, deny after end', async () => {
     const taskId = `http-${randomUUID()}`;
@@ -58,11 +78,7 @@ describe('tasks API', () => {
     expect(after.body).toMatchObject({ decision: 'deny', reason: { code: 'task_not_active' } });
     expect((await stack.request('GET', `/v1/tasks/${taskId}`)).body).toMatchObject({ status: 'ended', context: [] });
 
-    const traces = await stack.database.db.query<{ call_id: string; decision: string }>(
-      "select call_id, decision from decision_traces where task_id = $1 and kind = 'decision' order by seq",
-      [taskId],
-    );
-    expect(traces).toEqual([
+    expect(await decisionsOf(taskId)).toEqual([
       { call_id: 'c1', decision: 'allow' },
       { call_id: 'c2', decision: 'allow' },
       { call_id: 'c3', decision: 'deny' },
@@ -87,22 +103,12 @@ describe('tasks API', () => {
 
   it('decides a call again from a fresh read when its task ended after the context it was decided from was read', async () => {
     const taskId = await newTask();
-    const call = (callId: string) => stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId, toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
-    expect((await call('c1')).body.decision).toBe('allow');
-    expect((await call('c2')).body.decision).toBe('allow'); // in context, from the projection
-    // The task ends without the projection hearing of it (no trigger fires): its context, as this
-    // process holds it, still has the tool, as when a change commits between a call's read and its record.
-    await stack.database.db.transaction(async (tx) => {
-      await tx.query('set local session_replication_role = replica');
-      await tx.query("update tasks set status = 'revoked' where task_id = $1", [taskId]);
-    });
-    const third = await call('c3');
+    expect((await readRepo(taskId, 'c1')).body.decision).toBe('allow');
+    expect((await readRepo(taskId, 'c2')).body.decision).toBe('allow'); // in context, from the projection
+    await endUnheard(taskId);
+    const third = await readRepo(taskId, 'c3');
     expect(third.body).toMatchObject({ decision: 'deny', reason: { code: 'task_not_active' } });
-    const decisions = await stack.database.db.query<{ call_id: string; decision: string }>(
-      "select call_id, body->>'decision' as decision from decision_traces where task_id = $1 and kind = 'decision' order by seq",
-      [taskId],
-    );
-    expect(decisions).toEqual([
+    expect(await decisionsOf(taskId)).toEqual([
       { call_id: 'c1', decision: 'allow' },
       { call_id: 'c2', decision: 'allow' },
       { call_id: 'c3', decision: 'deny' },
@@ -111,17 +117,13 @@ describe('tasks API', () => {
 
   it('answers 503 context_changing, recording nothing, when every fresh read is stale again by its record', async () => {
     const taskId = await newTask();
-    const call = (callId: string) => stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId, toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
-    expect((await call('c1')).body.decision).toBe('allow');
+    expect((await readRepo(taskId, 'c1')).body.decision).toBe('allow');
     const before = await stack.services.projection.task(taskId);
-    await stack.database.db.transaction(async (tx) => {
-      await tx.query('set local session_replication_role = replica');
-      await tx.query("update tasks set status = 'revoked' where task_id = $1", [taskId]);
-    });
+    await endUnheard(taskId);
     // Each fresh read gives the context as it was (as if changed again before each record).
     const afresh = jest.spyOn(stack.services.projection, 'taskAfresh').mockImplementation(async () => before);
     try {
-      const res = await call('c2');
+      const res = await readRepo(taskId, 'c2');
       expect(res.status).toBe(503);
       expect(res.body).toMatchObject({ code: 'context_changing', retryAfterMs: 100 });
       expect(afresh).toHaveBeenCalledTimes(3);
