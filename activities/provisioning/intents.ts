@@ -26,8 +26,10 @@ const toIntent = (r: IntentRow): Intent => ({ preExisting: r.pre_existing, accou
 export const ACCOUNT_STEP = 'account';
 export const entitlementStep = (entitlementId: string) => `entitlement:${entitlementId}`;
 
-/** Rows of one step base across sagas: `account` matches `account` and `account#<saga>`. */
-const SAME_BASE = `task_id = $1 and app_id = $2 and (step = $3 or starts_with(step, $3 || '#'))`;
+/** Rows of one step base ($3) across sagas: `account` matches `account` and `account#<saga>`. */
+const OF_BASE = `(step = $3 or starts_with(step, $3 || '#'))`;
+/** A task's rows in an app of one step base ($1 task, $2 app, $3 base). */
+const SAME_BASE = `task_id = $1 and app_id = $2 and ${OF_BASE}`;
 
 export class ProvisioningIntents {
   constructor(private readonly db: SqlClient) {}
@@ -79,7 +81,7 @@ export class ProvisioningIntents {
   /** Whether an account step that got its answer records that it created this account (any task's). */
   async accountCreatedByAnswered(appId: string, accountId: string): Promise<boolean> {
     const rows = await this.db.query(
-      `select 1 from provisioning_intents where app_id = $1 and account_id = $2 and not pre_existing and (step = $3 or starts_with(step, $3 || '#')) limit 1`,
+      `select 1 from provisioning_intents where app_id = $1 and account_id = $2 and not pre_existing and ${OF_BASE} limit 1`,
       [appId, accountId, ACCOUNT_STEP],
     );
     return rows.length > 0;
