@@ -29,16 +29,17 @@ export interface AppendOptions {
   unlessHeld?: boolean;
   /**
    * An allow decided from the task's context as read before the batch: the tool whose live grant
-   * it relies on. Recorded only if that grant is still live and the task active when the batch
-   * holds the chain head; else nothing is recorded and the append rejects with StaleContext.
+   * it relies on. Recorded only if that grant is still live, the task active and its person and
+   * agent active when the batch holds the chain head; else nothing is recorded and the append
+   * rejects with StaleContext.
    */
   fence?: string;
 }
 
-/** An allow's grant was revoked, or its task ended, after its context was read: decide it again from a fresh read. */
+/** An allow's grant was revoked, its task ended or its person or agent deactivated after its context was read: decide it again from a fresh read. */
 export class StaleContext extends Error {
   constructor(readonly taskId: string, readonly toolId: string) {
-    super(`Task ${taskId}: the grant of ${toolId} was revoked, or the task ended, after the context the call was decided from was read.`);
+    super(`Task ${taskId}: the grant of ${toolId} was revoked, the task ended, or its person or agent was deactivated after the context the call was decided from was read.`);
   }
 }
 

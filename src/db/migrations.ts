@@ -528,6 +528,22 @@ const traceBatchAppendFenced = [
   ["'known', known, 'same', same);", "'known', known, 'same', same, 'stale', to_jsonb(stale));"],
 ].reduce((sql, [from, to]) => replaceOnce(sql, from, to), TRACE_BATCH_APPEND_SESSIONS_IN_PLACE);
 
+/**
+ * 017's function with the task's person and agent in the fence: an in-context allow is appended
+ * only if, besides its grant and its task, the person is active and the agent active and not
+ * orphaned as the batch reads them. The offboarding (or the agent's deactivation) appends no
+ * record, so this orders nothing in the chain; what it gives is that a call decided after the
+ * change committed is never allowed, by whichever process decides it and whatever that process's
+ * projection has heard yet (it is decided again from a fresh read, person and agent included).
+ */
+const traceBatchAppendFencedByPerson = replaceOnce(
+  replaceOnce(traceBatchAppendFenced, 'create function', 'create or replace function'),
+  "and g.revoked_at is null and t.status = 'active')",
+  `and g.revoked_at is null and t.status = 'active'
+                     and exists (select from users u where u.id = t.user_id and u.active)
+                     and exists (select from agents a where a.id = t.agent_id and a.active and not a.orphaned))`,
+);
+
 export const MIGRATIONS: Migration[] = [
   { id: '001_directory', sql: directory },
   { id: '002_tasks', sql: tasks },
@@ -733,4 +749,5 @@ create table person_app_removals (
     sql: `drop function trace_batch_append(text, text, text[], text[], text[], text[], text[], text[], text[], text[], boolean[], text[], text[]);
 ${traceBatchAppendFenced}`,
   },
+  { id: '018_trace_batch_person_fence', sql: traceBatchAppendFencedByPerson },
 ];

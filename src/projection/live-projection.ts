@@ -89,10 +89,18 @@ export class LiveProjection {
     return this.tasks.get(taskId, () => this.source.view(taskId), this.live);
   }
 
-  /** The task as the database has it now, whatever was cached (and cached again if changes are heard). */
-  taskAfresh(taskId: string): Promise<TaskView | undefined> {
+  /**
+   * The task as the database has it now, whatever was cached (and cached again if changes are
+   * heard); its person and agent are read afresh too, on their next use.
+   */
+  async taskAfresh(taskId: string): Promise<TaskView | undefined> {
     this.tasks.forget(taskId);
-    return this.task(taskId);
+    const view = await this.task(taskId);
+    if (view) {
+      this.users.forget(view.task.userId);
+      this.agents.forget(view.task.agentId);
+    }
+    return view;
   }
 
   user(id: string): Promise<PolicyUser | undefined> {

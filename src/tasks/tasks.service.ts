@@ -200,7 +200,8 @@ export class TasksService {
     // the workflow nothing and does not grow its history). The rest changes the context: workflow.
     if (evaluated.decision === 'deny' || evaluated.decision === 'throttle' || (inContext && evaluated.decision !== 'escalate')) {
       // The context was read before the batch that records this: an allow is fenced by its grant,
-      // and decided again from a fresh read if a revocation (or the task's end) committed meanwhile.
+      // and decided again from a fresh read if a revocation, the task's end or the person's
+      // offboarding committed meanwhile.
       const opts = { credentialRefId: inContext?.credentialRefId ?? null, unlessHeld: true, fromGateway: true, fence: inContext ? call.toolId : undefined };
       try {
         return { result: await this.s.decisions.commit(task, call, evaluated, undefined, [], opts), path: 'projection' };

@@ -17,11 +17,14 @@ import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
 
 const decision = (taskId: string, callId: string, traceId?: string): TraceEntry => ({ kind: 'decision', body: { taskId, callId, decision: 'allow' }, traceId });
 
-async function insertTask(db: SqlClient, taskId: string): Promise<void> {
+/** An active task, of an active person and agent (created when missing). */
+async function insertTask(db: SqlClient, taskId: string, { userId = 'alice', agentId = 'agent' } = {}): Promise<void> {
+  await db.query('insert into users (id, user_name) values ($1, $1) on conflict do nothing', [userId]);
+  await db.query('insert into agents (id, name, owner_id) values ($1, $1, $2) on conflict do nothing', [agentId, userId]);
   await db.query(
     `insert into tasks (task_id, tenant, user_id, agent_id, status, workflow_id, expires_at)
-     values ($1, 'default', 'alice', 'agent', 'active', $1, now() + interval '1 hour')`,
-    [taskId],
+     values ($1, 'default', $2, $3, 'active', $1, now() + interval '1 hour')`,
+    [taskId, userId, agentId],
   );
 }
 
@@ -147,6 +150,29 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
       expect(await rowsOf(ended, 'c1')).toEqual([]);
       expect([await callsCounted(live), await callsCounted(revoked), await callsCounted(ended)]).toEqual([1, 0, 0]);
       expect((await store.verify()).ok).toBe(true);
+    });
+
+    it("leaves out an allow whose person was offboarded, or whose agent was deactivated or orphaned, after its context was read", async () => {
+      const [offboarded, inactive, orphaned] = [`t-${randomUUID()}`, `t-${randomUUID()}`, `t-${randomUUID()}`];
+      const [person, agentA, agentB] = [`p-${randomUUID()}`, `a-${randomUUID()}`, `a-${randomUUID()}`];
+      await insertTask(tdb.db, t);
+      await insertTask(tdb.db, offboarded, { userId: person });
+      await insertTask(tdb.db, inactive, { agentId: agentA });
+      await insertTask(tdb.db, orphaned, { agentId: agentB });
+      for (const taskId of [t, offboarded, inactive, orphaned]) await grantTool(taskId);
+      await tdb.db.query('update users set active = false where id = $1', [person]);
+      await tdb.db.query('update agents set active = false where id = $1', [agentA]);
+      await tdb.db.query('update agents set orphaned = true where id = $1', [agentB]);
+      const fenced = (taskId: string) => ({ ...counting(taskId).opts(), fence: 'github.read' });
+
+      const settled = await Promise.allSettled([t, offboarded, inactive, orphaned].map((taskId) => store.append(decision(taskId, 'c1'), fenced(taskId))));
+      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected']);
+      expect(settled.slice(1).map((r) => (r as PromiseRejectedResult).reason)).toEqual([expect.any(StaleContext), expect.any(StaleContext), expect.any(StaleContext)]);
+      for (const taskId of [offboarded, inactive, orphaned]) {
+        expect(await rowsOf(taskId, 'c1')).toEqual([]);
+        expect(await callsCounted(taskId)).toBe(0);
+      }
+      expect(await callsCounted(t)).toBe(1);
     });
 
     it('answers a fenced call already decided with its decision, whatever the grant is now', async () => {

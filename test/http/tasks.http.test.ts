@@ -29,14 +29,28 @@ const readRepo = (taskId: string, callId: string) =>
   stack.request('POST', `/v1/tasks/${taskId}/tool-calls`, { body: { callId, toolId: 'github.read_repo', arguments: { repo: 'acme/api' } } });
 
 /**
- * The task ends without the projection hearing of it (no trigger fires): its context, as this
- * process holds it, still has its tools, as when a change commits between a call's read and its record.
+ * A change the projection does not hear of (no trigger fires): the context, as this process holds
+ * it, is as before, as when a change commits between a call's read and its record.
  */
-const endUnheard = (taskId: string) =>
+const unheard = (sql: string, id: string) =>
   stack.database.db.transaction(async (tx) => {
     await tx.query('set local session_replication_role = replica');
-    await tx.query("update tasks set status = 'revoked' where task_id = $1", [taskId]);
+    await tx.query(sql, [id]);
   });
+const endUnheard = (taskId: string) => unheard("update tasks set status = 'revoked' where task_id = $1", taskId);
+const offboardUnheard = (userId: string) => unheard('update users set active = false where id = $1', userId);
+
+/** A new person like alice (her department, manager and groups), for a test that offboards them. */
+const aliceLike = async () => {
+  const id = `p-${randomUUID()}`;
+  await stack.database.db.query(
+    `insert into users (id, user_name, display_name, title, department, user_type, manager_id, email, resource)
+     select $1, $1, display_name, title, department, user_type, manager_id, $1 || '@example.com', resource from users where id = 'alice'`,
+    [id],
+  );
+  await stack.database.db.query("insert into group_members (group_id, user_id) select group_id, $1 from group_members where user_id = 'alice'", [id]);
+  return id;
+};
 
 describe('tasks API', () => {
   it('runs the slice: start, decide (workflow then projection), read, end, deny after end', async () => {
@@ -101,13 +115,18 @@ describe('tasks API', () => {
     }
   });
 
-  it('decides a call again from a fresh read when its task ended after the context it was decided from was read', async () => {
-    const taskId = await newTask();
+  // Each change commits after the context the third call is decided from was read.
+  it.each([
+    { change: 'its task ended', code: 'task_not_active', unheardChange: (taskId: string) => endUnheard(taskId) },
+    { change: 'its person was offboarded', code: 'user_inactive', unheardChange: (_: string, userId: string) => offboardUnheard(userId) },
+  ])('decides a call again from a fresh read (task, person and agent) when $change', async ({ code, unheardChange }) => {
+    const person = await aliceLike();
+    const taskId = await newTask({ userId: person });
     expect((await readRepo(taskId, 'c1')).body.decision).toBe('allow');
     expect((await readRepo(taskId, 'c2')).body.decision).toBe('allow'); // in context, from the projection
-    await endUnheard(taskId);
+    await unheardChange(taskId, person);
     const third = await readRepo(taskId, 'c3');
-    expect(third.body).toMatchObject({ decision: 'deny', reason: { code: 'task_not_active' } });
+    expect(third.body).toMatchObject({ decision: 'deny', reason: { code } });
     expect(await decisionsOf(taskId)).toEqual([
       { call_id: 'c1', decision: 'allow' },
       { call_id: 'c2', decision: 'allow' },
