@@ -1,6 +1,6 @@
 // The Decision Trace group commit alone, as the in-context path drives it: batches of concurrent
 // appends of decision records shaped like DecisionService.commit's (unlessHeld, the session
-// counters counted in the same statement), on PGlite (on disk, as `npm start` keeps it) and, when
+// counters counted in the same statement, each allow fenced by its grant), on PGlite (on disk, as `npm start` keeps it) and, when
 // DATABASE_URL is set, on a scratch database of that PostgreSQL server. No Temporal, no HTTP: what
 // one batch costs, in time and in CPU of this process (on PGlite that is the database's work too,
 // on the main thread: the event-loop delay shows how long it blocks) and, on a PostgreSQL of this
@@ -112,8 +112,8 @@ async function run(db: SqlClient, size: number, tenant: string, tasks: Task[]): 
       const task = tasks[i % tasks.length];
       const item: SessionIncrement = { taskId: task.taskId, call: { toolId: 'github.create_pr', appId: 'github', action: 'Write', dataClassification: 'internal' } };
       const entry: TraceEntry = { kind: 'decision', body: decisionBody(task, `${tenant}-call-${i}`, i), occurredAt: new Date().toISOString(), traceId: randomUUID() };
-      // As DecisionService.commit appends an allowed call.
-      const opts: AppendOptions = { unlessHeld: true, session: item };
+      // As DecisionService.commit appends an allowed call of a tool in context: fenced by its grant.
+      const opts: AppendOptions = { unlessHeld: true, session: item, fence: 'github.create_pr' };
       return { entry, item, opts };
     });
   const batch = (list: ReturnType<typeof entries>) =>
@@ -156,12 +156,15 @@ async function run(db: SqlClient, size: number, tenant: string, tasks: Task[]): 
 
 async function benchEngine(db: SqlClient, engine: string): Promise<void> {
   const tasks: Task[] = Array.from({ length: TASKS }, (_, i) => ({ taskId: `task-${i}-${randomUUID()}`, userId: `user${i % 10}`, agentId: 'coding-agent' }));
+  await db.query("insert into agents (id, name) values ('coding-agent', 'Coding agent')");
   for (const t of tasks) {
+    await db.query('insert into users (id, user_name) values ($1, $1) on conflict do nothing', [t.userId]);
     await db.query(
       `insert into tasks (task_id, tenant, user_id, agent_id, status, workflow_id, expires_at)
        values ($1, 'bench', $2, $3, 'active', $1, now() + interval '1 day')`,
       [t.taskId, t.userId, t.agentId],
     );
+    await db.query("insert into grants (task_id, tool_id, app_id, via) values ($1, 'github.create_pr', 'github', 'policy')", [t.taskId]);
   }
   let appended = 0;
   for (const size of SIZES) {
@@ -182,7 +185,7 @@ async function benchEngine(db: SqlClient, engine: string): Promise<void> {
 }
 
 export async function benchTraceBatch(): Promise<void> {
-  console.log(`Decision Trace group commit: ${BATCHES} batches per size after ${WARMUP} warm-up, ${TASKS} tasks, decision records with session counters (unlessHeld)`);
+  console.log(`Decision Trace group commit: ${BATCHES} batches per size after ${WARMUP} warm-up, ${TASKS} tasks, in-context allows (unlessHeld, session counters, fenced by their grants)`);
   await withScratchDatabase({ engine: 'pglite', onDisk: process.env.TRACE_BATCH_PGLITE !== 'memory' }, (db) => benchEngine(db, process.env.TRACE_BATCH_PGLITE === 'memory' ? 'PGlite (memory)' : 'PGlite'));
   if (process.env.DATABASE_URL) await withScratchDatabase({ engine: 'postgres', adminUrl: process.env.DATABASE_URL }, (db) => benchEngine(db, 'Postgres'));
   else console.log('Postgres skipped (set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres)');
