@@ -6,7 +6,7 @@
 // the other task's live grant keeps working and its own end removes the access.
 import type { SqlClient } from '../src/db/sql';
 import { ACCOUNT_STEP, entitlementStep, handStepsOver } from './provisioning/intents';
-import { personalAppsOf } from './provisioning/person-app-locks';
+import { personalApp, personalAppsOf, type PersonAppLocks } from './provisioning/person-app-locks';
 import type { PolicyStore } from '../src/policy/policy-store';
 import { NotHandedOver, type ProvisionedAccess, type ProvisionedAccessRepository, type TaskRecord } from '../src/tasks/task-repository';
 
@@ -83,4 +83,19 @@ async function tried(handOverTo: () => Promise<void>): Promise<boolean> {
 async function liveOf(deps: HandOverDeps, taskId: string, of: ProvisionedAccess[]): Promise<ProvisionedAccess[]> {
   const now = new Map((await deps.provisioned.ofTask(taskId)).map((p) => [`${p.appId}\u0000${p.entitlementId}`, p]));
   return of.map((p) => now.get(`${p.appId}\u0000${p.entitlementId}`)!).filter((p) => p && !p.revokedAt);
+}
+
+/**
+ * Another active task of the person that builds on the person's account in the app: its JIT record
+ * names the account, or its own saga there has looked and has no decision yet (what it found is in
+ * no record). A failed saga keeps an account it created for such a task (ProvisioningDeps.reliesOnAccount).
+ */
+export async function taskBuildingOn(
+  deps: { provisioned: ProvisionedAccessRepository; policy: PolicyStore; locks: PersonAppLocks },
+  i: { taskId: string; userId: string; appId: string; accountId: string },
+): Promise<string | undefined> {
+  if (!personalApp(deps.policy.active().app(i.appId))) return undefined;
+  const { records } = await deps.provisioned.reliedOnElsewhere(i.userId, i.taskId, [i.appId]);
+  const [underWay] = await deps.locks.stepsUnderWay(i.userId, i.taskId, i.appId);
+  return records.find((r) => r.accountId === i.accountId)?.taskId ?? underWay?.taskId;
 }

@@ -418,8 +418,9 @@ async function provision(
     const undone: ProvisioningChange[] = [];
     for (const undo of compensations) {
       try {
-        undone.push(await undo.run());
-        if (undo.undoes === 'account') done.accountCreated = false;
+        const change = await undo.run();
+        undone.push(change);
+        if (undo.undoes === 'account') done.accountCreated = change.kind === 'account_kept';
         else done.entitlementGranted = false;
       } catch (undoErr) {
         // Left behind: recorded so that collapse retries it until it is gone, and visible now.
@@ -427,6 +428,12 @@ async function provision(
         await state.local.recordRevokeFailed({ taskId, appId, entitlementId, error: failureMessage(undoErr) });
         break;
       }
+    }
+    // An account another task of the person builds on is kept (activities never answered this
+    // before, so no earlier history takes this branch): the task's end hands it over or deactivates it.
+    const kept = undone.find((c) => c.kind === 'account_kept');
+    if (kept) {
+      await state.local.recordProvisioning({ taskId, appId, entitlementId, accountId: kept.accountId ?? done.accountId, accountCreated: true, entitlementGranted: done.entitlementGranted, changes: [kept] });
     }
     // What the saga added and took back leaves a receipt too (runs from before recorded none).
     if (undone.some((c) => REMOVALS.has(c.kind)) && patched('rollback-receipt')) {

@@ -33,6 +33,12 @@ export interface ProvisioningDeps {
   people: { person(id: string): Promise<DirectoryPerson | undefined> };
   db: SqlClient;
   fetch?: typeof fetch;
+  /**
+   * For a failed saga's undo of the account it created: the other task of the person that builds
+   * on that account (its JIT record names it, or its own saga in the app has no decision yet), if
+   * any. The account is then kept, and the task's end hands it over or deactivates it.
+   */
+  reliesOnAccount?(i: { taskId: string; appId: string; accountId: string; userId?: string }): Promise<string | undefined>;
 }
 
 /**
@@ -124,12 +130,14 @@ export function createProvisioningActivities(deps: ProvisioningDeps) {
     accountId: string,
     connector: Connector,
     run: (observe: Observe) => Promise<ProvisioningChange>,
-    leave: { heldBefore: () => ProvisioningChange; untouched: () => ProvisioningChange },
+    leave: { heldBefore: () => ProvisioningChange; untouched: () => ProvisioningChange; kept?: () => Promise<ProvisioningChange | undefined> },
   ) => {
     const { intents: recorded, undoneEarlier } = await intents.undoState(key);
     if (!recorded.length && connector.observesBeforeChange) return leave.untouched();
     const ours = (i: Intent) => !i.preExisting && (i.accountId === undefined || i.accountId === accountId);
     if (recorded.length && !recorded.some(ours)) return leave.heldBefore();
+    const kept = !undoneEarlier && (await leave.kept?.());
+    if (kept) return kept;
     const result = await run(async (present) => {
       if (present && recorded.length) await intents.markUndo(key);
     });
@@ -203,6 +211,11 @@ export function createProvisioningActivities(deps: ProvisioningDeps) {
         {
           heldBefore: () => change('account_found', app.id, { accountId, detail: 'not created for this task: left active' }),
           untouched: () => change('account_found', app.id, { accountId, detail: 'this task created no account: nothing to deactivate' }),
+          // Only a saga's undo: the task's end decided already, with hand-overs (activities/hand-over.ts).
+          kept: async () => {
+            const other = i.sagaId && (await deps.reliesOnAccount?.({ taskId: i.taskId, appId: app.id, accountId, userId: i.userId }));
+            return other ? change('account_kept', app.id, { accountId, detail: `task ${other} builds on it: kept until this task ends, which hands it over or deactivates it` }) : undefined;
+          },
         },
       );
     },

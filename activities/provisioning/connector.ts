@@ -13,6 +13,8 @@ export type ProvisioningChangeKind =
   | 'entitlement_already_absent'
   | 'account_deactivated'
   | 'account_already_inactive'
+  // A failed saga's account another task of the person builds on: kept for the task's end.
+  | 'account_kept'
   | 'credential_minted'
   | 'credential_destroyed';
 

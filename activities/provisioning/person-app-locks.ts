@@ -176,8 +176,8 @@ export class PersonAppLocks {
 }
 
 /**
- * The saga's steps that look at a person's account and add to it, each under the person's lock in
- * the app when the app has person accounts. Removals are not wrapped: the removing task holds the
+ * The saga's steps that look at a person's account and add to it, and a failed saga's undo of the
+ * account, each under the person's lock in the app when the app has person accounts. Removals are not wrapped: the removing task holds the
  * lock from its decision on (activities/task-activities.ts); each attempt of one renews that hold,
  * so a removal retrying a failing connector for longer than a lease still holds new sagas back.
  */
@@ -201,6 +201,8 @@ export function serializedPerPerson(
       return acts.revokeEntitlement(i);
     },
     deactivateAccount: async (i) => {
+      // A failed saga's undo is a step: it decides whether another task builds on the account.
+      if (i.sagaId) return locked(i.appId, i.userId ?? (await by.personOf(i.taskId)), () => acts.deactivateAccount(i));
       await renewed(i.appId, i.taskId);
       return acts.deactivateAccount(i);
     },

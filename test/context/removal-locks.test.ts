@@ -3,6 +3,7 @@
 // end waits for another task's saga under way there, and a mover's release keeps, for now, the
 // entitlement such a saga has looked at instead of waiting (two releasing tasks could wait on each
 // other's decisions).
+import { taskBuildingOn } from '../../activities/hand-over';
 import { ProvisioningIntents } from '../../activities/provisioning/intents';
 import { PersonAppLocks } from '../../activities/provisioning/person-app-locks';
 import { ENGINES, testDatabase, type TestDatabase } from '../support/databases';
@@ -36,7 +37,7 @@ describe.each(ENGINES)('removal locks on %s', (engine) => {
   const sagaLooked = async (userId: string, step: string) => {
     const taskId = await newTask(userId);
     await intents.record({ taskId, appId: 'crm', step: `${step}#call-1` }, true, `acct-${userId}`);
-    return { decide: () => world.services.traces.append({ kind: 'decision', body: { taskId, callId: 'call-1', decision: 'allow' } }) };
+    return { taskId, decide: () => world.services.traces.append({ kind: 'decision', body: { taskId, callId: 'call-1', decision: 'allow' } }) };
   };
   /** Whether a provisioning step could change the person's crm access now (it lets go at once). */
   const stepCouldRun = async (userId: string) => {
@@ -89,5 +90,21 @@ describe.each(ENGINES)('removal locks on %s', (engine) => {
     expect(await stepCouldRun('kim')).toBe(false);
     await world.activities.recordReleased({ taskId: releasing, ...CRM_USER, changes: [] });
     expect(await stepCouldRun('kim')).toBe(true);
+  });
+
+  it('names the task building on the account a failed saga created: by its record of that account, or by its saga under way in the app', async () => {
+    const failing = await newTask('lea');
+    const deps = { provisioned: world.services.provisioned, policy: world.services.policy, locks };
+    const buildingOn = (accountId: string) => taskBuildingOn(deps, { taskId: failing, userId: 'lea', appId: 'crm', accountId });
+    expect(await buildingOn('acct-lea')).toBeUndefined();
+    const holder = await newTask('lea', true); // its record names acct-lea
+    expect([await buildingOn('acct-lea'), await buildingOn('acct-other')]).toEqual([holder, undefined]);
+    await world.activities.finishCollapse({ taskId: holder, ...END });
+    expect(await buildingOn('acct-lea')).toBeUndefined();
+
+    const saga = await sagaLooked('lea', 'account');
+    expect(await buildingOn('acct-lea')).toBe(saga.taskId);
+    await saga.decide();
+    expect(await buildingOn('acct-lea')).toBeUndefined();
   });
 });

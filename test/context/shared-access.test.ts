@@ -125,6 +125,36 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
     await accountHandedToEditor(reader, editor, account.id);
   });
 
+  it("keeps the account a failed saga created when another task built on it meanwhile, and the failed task's end hands it over", async () => {
+    const person = await createPerson(world.stack);
+    const agentId = await world.newAgent(person.id);
+    const readers = `/Groups/${world.scim.groupNamed('wiki-readers')!.id}`;
+    // The reader's membership fails on every attempt (a transient error): its saga undoes its steps after the last.
+    world.scim.failNext({ method: 'PATCH', path: new RegExp(`^${readers}$`), status: 503, count: 5 });
+    const reader = await world.newTask({ userId: person.id, agentId });
+    const read = await world.approvedBy(SLACK_IDS.bob, reader, 'wiki.read_page', PAGE);
+    await world.eventually(async () => world.scim.requests.some((r) => r.faulted && r.method === 'PATCH' && r.path === readers), "the reader's first attempt");
+    const account = accountOf(person.userName)!;
+    // Between the reader's attempts, the editor's saga finds the account the reader created and adds its membership.
+    const editor = await world.newTask({ userId: person.id, agentId });
+    await allowedOnApproval(SLACK_IDS.bob, editor, 'wiki.edit_page', EDIT);
+    expect((await read.decided).body).toMatchObject({ decision: 'deny' });
+
+    // Before: the reader's undo deactivated the account under the editor's membership.
+    expect(world.scim.users.get(account.id)?.active).toBe(true);
+    expect([world.scim.membersOf('wiki-readers'), world.scim.membersOf('wiki-editors')]).toEqual([[], [account.id]]);
+    const grant = (await world.traces(reader)).find((t) => t.kind === 'grant');
+    expect(grant?.body).toMatchObject({ accountId: account.id, provisioning: [expect.objectContaining({ kind: 'account_kept', accountId: account.id })] });
+    expect(await provisioned(reader)).toEqual([expect.objectContaining({ appId: 'wiki', status: 'active' })]);
+
+    await end(reader);
+    expect(world.scim.users.get(account.id)?.active).toBe(true);
+    expect((await receipts(reader)).map((r) => r.body)).toContainEqual(expect.objectContaining({ revocation: 'handed_over', account: true, accountId: account.id, toTaskId: editor }));
+    await end(editor);
+    expect(world.scim.membersOf('wiki-editors')).toEqual([]);
+    expect(world.scim.users.get(account.id)?.active).toBe(false);
+  });
+
   it('hands access back to a task that gave it away and relies on it again, whose end then removes it', async () => {
     const { agentId, taskId: provisioning, account } = await crmProvisioned();
     const reading = await world.newTask({ agentId });
