@@ -2,6 +2,7 @@
 // may rely on it (the agent-held path, or its own entitlement on the account the first created).
 // A task's end, or a mover's release, hands that access over to the task relying on it instead of
 // removing it under its live grant; the receiving task's end removes it.
+import { taskWorkflowId } from '../../workflows/messages';
 import { createPerson } from '../identity/people';
 import { SLACK_IDS, startContextWorld, type ContextWorld } from '../support/context-world';
 
@@ -148,6 +149,7 @@ describe.each(['pglite', 'postgres'] as const)('on %s', (engine) => {
     expect(await provisioned(reader)).toEqual([expect.objectContaining({ appId: 'wiki', status: 'active' })]);
 
     await end(reader);
+    await world.recordHistory('account-kept', taskWorkflowId(reader));
     expect(world.scim.users.get(account.id)?.active).toBe(true);
     expect((await receipts(reader)).map((r) => r.body)).toContainEqual(expect.objectContaining({ revocation: 'handed_over', account: true, accountId: account.id, toTaskId: editor }));
     await end(editor);
