@@ -88,7 +88,7 @@ async function liveOf(deps: HandOverDeps, taskId: string, of: ProvisionedAccess[
 /**
  * Another active task of the person that builds on the person's account in the app: its JIT record
  * names the account, or its own saga there has looked and has no decision yet (what it found is in
- * no record). A failed saga keeps an account it created for such a task (ProvisioningDeps.reliesOnAccount).
+ * no record). A failed saga keeps an account it created for such a task (ProvisioningDeps.taskBuildingOn).
  */
 export async function taskBuildingOn(
   deps: { provisioned: ProvisionedAccessRepository; policy: PolicyStore; locks: PersonAppLocks },

@@ -20,14 +20,14 @@ export function createActivities(deps: ActivityDeps) {
   const personOf = async (taskId: string) => (await deps.tasks.get(taskId))?.userId;
   // Asked under the person's lock in the app (serializedPerPerson), so no step of another task
   // starts building on the account between this answer and the undo.
-  const reliesOnAccount = async (i: { taskId: string; appId: string; accountId: string; userId?: string }) => {
+  const buildingOnAccount = async (i: { taskId: string; appId: string; accountId: string; userId?: string }) => {
     const userId = i.userId ?? (await personOf(i.taskId));
     return userId ? taskBuildingOn({ ...deps, locks }, { ...i, userId }) : undefined;
   };
   return {
     ...createTaskActivities(deps),
     ...createNotifyActivities(deps),
-    ...serializedPerPerson(createProvisioningActivities({ ...deps.provisioning, reliesOnAccount }), locks, {
+    ...serializedPerPerson(createProvisioningActivities({ ...deps.provisioning, taskBuildingOn: buildingOnAccount }), locks, {
       personOf,
       personal: (appId) => personalApp(deps.policy.active().app(appId)),
     }),

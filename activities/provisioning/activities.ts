@@ -38,7 +38,7 @@ export interface ProvisioningDeps {
    * on that account (its JIT record names it, or its own saga in the app has no decision yet), if
    * any. The account is then kept, and the task's end hands it over or deactivates it.
    */
-  reliesOnAccount?(i: { taskId: string; appId: string; accountId: string; userId?: string }): Promise<string | undefined>;
+  taskBuildingOn?(i: { taskId: string; appId: string; accountId: string; userId?: string }): Promise<string | undefined>;
 }
 
 /**
@@ -213,7 +213,7 @@ export function createProvisioningActivities(deps: ProvisioningDeps) {
           untouched: () => change('account_found', app.id, { accountId, detail: 'this task created no account: nothing to deactivate' }),
           // Only a saga's undo: the task's end decided already, with hand-overs (activities/hand-over.ts).
           kept: async () => {
-            const other = i.sagaId && (await deps.reliesOnAccount?.({ taskId: i.taskId, appId: app.id, accountId, userId: i.userId }));
+            const other = i.sagaId && (await deps.taskBuildingOn?.({ taskId: i.taskId, appId: app.id, accountId, userId: i.userId }));
             return other ? change('account_kept', app.id, { accountId, detail: `task ${other} builds on it: kept until this task ends, which hands it over or deactivates it` }) : undefined;
           },
         },

@@ -177,9 +177,10 @@ export class PersonAppLocks {
 
 /**
  * The saga's steps that look at a person's account and add to it, and a failed saga's undo of the
- * account, each under the person's lock in the app when the app has person accounts. Removals are not wrapped: the removing task holds the
- * lock from its decision on (activities/task-activities.ts); each attempt of one renews that hold,
- * so a removal retrying a failing connector for longer than a lease still holds new sagas back.
+ * account, each under the person's lock in the app when the app has person accounts. Removals are
+ * not wrapped: the removing task holds the lock from its decision on (activities/task-activities.ts);
+ * each attempt of one renews that hold, so a removal retrying a failing connector for longer than a
+ * lease still holds new sagas back.
  */
 export function serializedPerPerson(
   acts: ProvisioningActivities,
