@@ -43,10 +43,11 @@ export class StaleContext extends Error {
   }
 }
 
-/** One group commit: how many appends it took (new or already recorded) and how long it held the database. */
+/** One group commit: how many appends it took (new or already recorded), how long it held the database, and how long its callers then waited for its flush. */
 export interface CommitStats {
   records: number;
   seconds: number;
+  flushSeconds: number;
 }
 
 interface Pending {
@@ -346,8 +347,7 @@ export class TraceStore {
         try {
           const started = performance.now();
           const records = await this.commit(batch);
-          this.appended.emit('commit', { records: batch.length, seconds: (performance.now() - started) / 1000 } satisfies CommitStats);
-          this.settleWhenDurable(batch, records);
+          this.settleWhenDurable(batch, records, (performance.now() - started) / 1000);
         } catch {
           // One bad item must not fail its neighbours: retry the batch one by one.
           for (const p of batch) await this.commit([p]).then((r) => this.settleWhenDurable([p], r), p.reject);
@@ -366,10 +366,21 @@ export class TraceStore {
    * durable: an allow a crash could lose would be an unaudited action. If the flush cannot be had,
    * the callers get the error; the records may stand, and a retried call is answered by its own.
    */
-  private settleWhenDurable(batch: Pending[], records: (TraceRecord | undefined)[]): void {
+  private settleWhenDurable(batch: Pending[], records: (TraceRecord | undefined)[], seconds?: number): void {
+    const committed = performance.now();
+    const stats = () => {
+      // A batch retried one by one is not a group commit of its own.
+      if (seconds !== undefined) this.appended.emit('commit', { records: batch.length, seconds, flushSeconds: (performance.now() - committed) / 1000 } satisfies CommitStats);
+    };
     this.db.flushed().then(
-      () => batch.forEach((p, i) => this.settle(p, records[i])),
-      (err) => batch.forEach((p) => p.reject(err)),
+      () => {
+        stats();
+        batch.forEach((p, i) => this.settle(p, records[i]));
+      },
+      (err) => {
+        stats();
+        batch.forEach((p) => p.reject(err));
+      },
     );
   }
 
