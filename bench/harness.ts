@@ -36,8 +36,6 @@ export interface CommitSummary {
   /** Milliseconds per commit, and the fraction of the elapsed time some commit held the database. */
   msPerCommit: number;
   busy: number;
-  /** Milliseconds a commit's callers waited after it for its flush, on average. */
-  msPerFlush: number;
 }
 
 /** Watches the trace store's group commits until the returned function is called. */
@@ -46,18 +44,15 @@ function watchCommits(traces: TraceStore): () => CommitSummary {
   let count = 0;
   let records = 0;
   let seconds = 0;
-  let flushSeconds = 0;
   const stop = traces.onCommit((c) => {
     count++;
     records += c.records;
     seconds += c.seconds;
-    flushSeconds += c.flushSeconds;
   });
   return () => {
     stop();
     const elapsed = (performance.now() - started) / 1000;
-    const per = (total: number) => (total * 1000) / Math.max(1, count);
-    return { count, recordsPerCommit: records / Math.max(1, count), msPerCommit: per(seconds), busy: seconds / elapsed, msPerFlush: per(flushSeconds) };
+    return { count, recordsPerCommit: records / Math.max(1, count), msPerCommit: (seconds * 1000) / Math.max(1, count), busy: seconds / elapsed };
   };
 }
 
@@ -200,7 +195,7 @@ export function row(r: LoadResult, floor?: LoadResult): string {
   const generator = r.generatorCpuPerRequestUs === undefined ? '' : `; load generator ${r.generatorCpuPerRequestUs.toFixed(0)} µs CPU/request`;
   const server = `  server: ${r.server.cpuPerRequestUs.toFixed(0)} µs CPU/request, event loop ${(r.server.loopBusy * 100).toFixed(0)}% busy${temporal}${postgres}${generator}`;
   const c = r.commits;
-  const commits = c ? `  trace: ${c.count} group commits of ${c.recordsPerCommit.toFixed(1)} records, ${c.msPerCommit.toFixed(2)} ms each, ${(c.busy * 100).toFixed(0)}% of the time, then ${c.msPerFlush.toFixed(2)} ms to the flush` : '';
+  const commits = c ? `  trace: ${c.count} group commits of ${c.recordsPerCommit.toFixed(1)} records, ${c.msPerCommit.toFixed(2)} ms each, ${(c.busy * 100).toFixed(0)}% of the time` : '';
   return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${server}${commits}`;
 }
 

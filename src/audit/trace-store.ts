@@ -43,11 +43,10 @@ export class StaleContext extends Error {
   }
 }
 
-/** One group commit: how many appends it took (new or already recorded), how long it held the database, and how long its callers then waited for its flush. */
+/** One group commit: how many appends it took (new or already recorded) and how long it held the database. */
 export interface CommitStats {
   records: number;
   seconds: number;
-  flushSeconds: number;
 }
 
 interface Pending {
@@ -167,34 +166,23 @@ export class TraceStore {
     return { decided, cancel };
   }
 
-  /** A decision already recorded for this call, if any (idempotent callIds); once durable (see `durable`). */
+  /** A decision already recorded for this call, if any (idempotent callIds). */
   async findDecision(taskId: string, callId: string): Promise<TraceRecord | undefined> {
     const rows = await this.db.query<Row>(
       `select ${TRACE_COLUMNS} from decision_traces where kind = 'decision' and task_id = $1 and call_id = $2`,
       [taskId, callId],
     );
-    return this.durable(rows[0]);
+    return rows[0] && rowToRecord(rows[0]);
   }
 
-  /** The decision of a call, else its escalation (the call is pending); once durable (see `durable`). */
+  /** The decision of a call, else its escalation (the call is pending). */
   async findCall(taskId: string, callId: string): Promise<TraceRecord | undefined> {
     const rows = await this.db.query<Row>(
       `select ${TRACE_COLUMNS} from decision_traces where task_id = $1 and call_id = $2 and kind in ('decision', 'escalation')
        order by (kind = 'decision') desc, seq desc limit 1`,
       [taskId, callId],
     );
-    return this.durable(rows[0]);
-  }
-
-  /**
-   * A call's record as a gateway may be answered with it: the batch that committed it (here or in
-   * another process) may not have had its flush yet (settleWhenDurable), and a gateway acts on what
-   * it is told.
-   */
-  private async durable(row: Row | undefined): Promise<TraceRecord | undefined> {
-    if (!row) return undefined;
-    await this.db.flushed();
-    return rowToRecord(row);
+    return rows[0] && rowToRecord(rows[0]);
   }
 
   async get(traceId: string): Promise<TraceRecord | undefined> {
@@ -347,41 +335,16 @@ export class TraceStore {
         try {
           const started = performance.now();
           const records = await this.commit(batch);
-          this.settleWhenDurable(batch, records, (performance.now() - started) / 1000);
+          this.appended.emit('commit', { records: batch.length, seconds: (performance.now() - started) / 1000 } satisfies CommitStats);
+          batch.forEach((p, i) => this.settle(p, records[i]));
         } catch {
           // One bad item must not fail its neighbours: retry the batch one by one.
-          for (const p of batch) await this.commit([p]).then((r) => this.settleWhenDurable([p], r), p.reject);
+          for (const p of batch) await this.commit([p]).then(([r]) => this.settle(p, r), p.reject);
         }
       }
     } finally {
       this.flushing = undefined;
     }
-  }
-
-  /**
-   * A batch's commit does not wait for its flush to disk (flushLater), so the next batch takes the
-   * head while this one's flush runs, and one flush covers the batches committed meanwhile: the
-   * head is no longer held through every flush (~0.3 ms each, and up to 66 ms measured here), which
-   * at 2,000 calls a second kept the chain busy 93% of the time. Nothing is answered before it is
-   * durable: an allow a crash could lose would be an unaudited action. If the flush cannot be had,
-   * the callers get the error; the records may stand, and a retried call is answered by its own.
-   */
-  private settleWhenDurable(batch: Pending[], records: (TraceRecord | undefined)[], seconds?: number): void {
-    const committed = performance.now();
-    const stats = () => {
-      // A batch retried one by one is not a group commit of its own.
-      if (seconds !== undefined) this.appended.emit('commit', { records: batch.length, seconds, flushSeconds: (performance.now() - committed) / 1000 } satisfies CommitStats);
-    };
-    this.db.flushed().then(
-      () => {
-        stats();
-        batch.forEach((p, i) => this.settle(p, records[i]));
-      },
-      (err) => {
-        stats();
-        batch.forEach((p) => p.reject(err));
-      },
-    );
   }
 
   /** An item's answer: its record, or (left out by its fence) StaleContext. */
@@ -428,7 +391,7 @@ export class TraceStore {
       column((p) => p.opts.fence ?? null),
     ];
     return this.db.transaction(async (tx) => {
-      const [{ r }] = await tx.simpleQuery<{ r: Appended }>(`select trace_batch_append(${args.join(', ')}) as r`, { last: !writes, flushLater: true });
+      const [{ r }] = await tx.simpleQuery<{ r: Appended }>(`select trace_batch_append(${args.join(', ')}) as r`, { last: !writes });
       // A stale item (r.stale) stays undefined.
       const out: (TraceRecord | undefined)[] = new Array(batch.length);
       let prevHash = r.hash;

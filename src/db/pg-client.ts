@@ -22,8 +22,7 @@ class PgTx implements SqlClient {
     const begin = !this.begun;
     this.begun = true;
     // No values: node-postgres sends a simple query, which may hold several statements.
-    const flushLater = opts.flushLater ? 'set local synchronous_commit = off; ' : '';
-    const answer = await this.client.query(`${begin ? 'begin; ' : ''}${flushLater}${text}${opts.last ? '; commit' : ''}`);
+    const answer = await this.client.query(`${begin ? 'begin; ' : ''}${text}${opts.last ? '; commit' : ''}`);
     if (opts.last) this.committed = true;
     return lastRows<T>(answer, opts.last ? 1 : 0);
   }
@@ -36,9 +35,6 @@ class PgTx implements SqlClient {
   }
   listen(): Promise<() => Promise<void>> {
     throw new Error('listen inside a transaction');
-  }
-  flushed(): Promise<void> {
-    throw new Error('flushed inside a transaction');
   }
   async close(): Promise<void> {}
 
@@ -65,9 +61,6 @@ class PgTx implements SqlClient {
 
 export class PgClient implements SqlClient {
   readonly engine = 'postgres' as const;
-  /** The flush under way, and the one asked for while it runs (it may have started before its callers' commits). */
-  private flushing?: Promise<void>;
-  private nextFlush?: Promise<void>;
   constructor(
     private readonly pool: Pool,
     private readonly url: string,
@@ -136,32 +129,6 @@ export class PgClient implements SqlClient {
 
   async exec(script: string): Promise<void> {
     await this.pool.query(script);
-  }
-
-  flushed(): Promise<void> {
-    if (this.nextFlush) return this.nextFlush;
-    if (!this.flushing) return this.flush();
-    const after = () => {
-      this.nextFlush = undefined;
-      return this.flush();
-    };
-    return (this.nextFlush = this.flushing.then(after, after));
-  }
-
-  /**
-   * A commit waits for the flush of its own commit record, and so, the WAL being one sequence, for
-   * every commit before it. It must write to the WAL to wait at all (a transaction that writes
-   * nothing commits without a flush): a transactional logical message writes one without a table,
-   * at any wal_level and with no privilege beyond a login.
-   */
-  private flush(): Promise<void> {
-    const run = this.pool.query("select pg_logical_emit_message(true, 'agent-access', 'flush')").then(() => undefined);
-    this.flushing = run;
-    const done = () => {
-      if (this.flushing === run) this.flushing = undefined;
-    };
-    run.then(done, done);
-    return run;
   }
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {

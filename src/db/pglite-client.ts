@@ -22,9 +22,6 @@ class PgliteTx implements SqlClient {
   listen(): Promise<() => Promise<void>> {
     throw new Error('listen inside a transaction');
   }
-  flushed(): Promise<void> {
-    throw new Error('flushed inside a transaction');
-  }
   async close(): Promise<void> {}
 }
 
@@ -113,9 +110,6 @@ export class PgliteClient implements SqlClient {
   async exec(script: string): Promise<void> {
     await this.db.exec(script);
   }
-
-  /** One connection, whose commits flush as they return (flushLater is not asked of it): nothing is left to wait for. */
-  async flushed(): Promise<void> {}
 
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) => fn(new PgliteTx(tx)));

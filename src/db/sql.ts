@@ -15,12 +15,6 @@ export interface StatementOptions {
    * committed once it returns; outside a transaction it means nothing.
    */
   last?: boolean;
-  /**
-   * The transaction's commit does not wait for its flush to disk (PostgreSQL's per-transaction
-   * `synchronous_commit = off`): pair it with `flushed()` before anything it wrote is acted on.
-   * Its locks are then held for its work only, not for the flush too.
-   */
-  flushLater?: boolean;
 }
 
 export interface SqlClient {
@@ -31,12 +25,6 @@ export interface SqlClient {
    * parse-and-describe exchange before it runs, which costs more than many statements' own work.
    */
   simpleQuery<T = Record<string, unknown>>(text: string, opts?: StatementOptions): Promise<T[]>;
-  /**
-   * Resolves once every transaction committed before the call, by any process, is on disk (as the
-   * database's own synchronous_commit setting has it): the durability `flushLater` deferred.
-   * Flushes asked for while one is under way share the next.
-   */
-  flushed(): Promise<void>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
   /** Runs `fn` in one transaction on one connection; rolls back if it throws. */

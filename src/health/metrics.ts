@@ -51,16 +51,9 @@ export class Metrics {
       buckets: [1, 2, 5, 10, 25, 50, 100, 200],
       registers: [this.registry],
     });
-    const flush = new Histogram({
-      name: 'agent_access_trace_flush_seconds',
-      help: "Time a Decision Trace group commit's callers waited after it, for its flush to disk (PostgreSQL; none on PGlite)",
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
-      registers: [this.registry],
-    });
     traces.onCommit((c) => {
       seconds.observe(c.seconds);
       records.observe(c.records);
-      flush.observe(c.flushSeconds);
     });
   }
 

@@ -352,63 +352,6 @@ describe.each(ENGINES)('trace batching on %s', (engine) => {
     });
   });
 
-  describe('durability (answers wait for the flush, the chain head does not)', () => {
-    /** The store over the same database, its flushes held until `open` (or failed by `fail`). */
-    function heldFlushes() {
-      let open!: () => void;
-      let fail!: (e: Error) => void;
-      let gate = new Promise<void>((o, f) => ((open = o), (fail = f)));
-      const db = new Proxy(tdb.db, {
-        get: (target, key) => (key === 'flushed' ? () => gate.then(() => target.flushed()) : Reflect.get(target, key, target)),
-      }) as SqlClient;
-      return {
-        store: new TraceStore(db, `flush-${t}`),
-        open: () => open(),
-        failOnce: (e: Error) => {
-          fail(e);
-          gate = Promise.resolve();
-        },
-      };
-    }
-    const settled = <T,>(p: Promise<T>) => {
-      const state = { done: false };
-      p.then(() => (state.done = true), () => (state.done = true));
-      return state;
-    };
-    const recorded = async (callId: string) => {
-      while (!(await rowsOf(t, callId)).length) await new Promise((r) => setTimeout(r, 5));
-    };
-
-    it("answers no call before its batch's flush, while the next batch takes the head and commits", async () => {
-      const { store, open } = heldFlushes();
-      const first = store.append(decision(t, 'c1'));
-      await recorded('c1');
-      const second = store.append(decision(t, 'c2'));
-      await recorded('c2');
-      const read = store.findDecision(t, 'c1');
-      const states = [settled(first), settled(second), settled(read)];
-      await new Promise((r) => setTimeout(r, 50));
-      expect(states.map((s) => s.done)).toEqual([false, false, false]);
-      open();
-      const [a, b, found] = await Promise.all([first, second, read]);
-      expect([a.seq, b.seq]).toEqual([1, 2]);
-      expect(b.prevHash).toBe(a.hash);
-      expect(found).toEqual(a);
-      expect(await store.verify()).toEqual({ ok: true, checked: 2 });
-    });
-
-    it('gives the callers the error of a flush that fails; the record stands and answers the call when it comes again', async () => {
-      const { store, failOnce } = heldFlushes();
-      const first = store.append(decision(t, 'c1', 'mine'));
-      await recorded('c1');
-      failOnce(new Error('connection lost'));
-      await expect(first).rejects.toThrow('connection lost');
-      const again = await store.append(decision(t, 'c1', 'retry'));
-      expect(again.traceId).toBe('mine');
-      expect(await rowsOf(t, 'c1')).toEqual([{ kind: 'decision', trace_id: 'mine' }]);
-    });
-  });
-
   describe('caller-chosen traceId', () => {
     it('names a fresh record, and tells the caller a repeated call was answered by an earlier one', async () => {
       const mine = `mine-${randomUUID()}`;

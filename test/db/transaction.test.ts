@@ -109,28 +109,6 @@ describe('transaction round trips on postgres', () => {
     expect(row.n).toBe(1);
   });
 
-  it('commits a flushLater transaction without waiting for its flush; flushed() waits for every commit before it', async () => {
-    const texts = await sent(() => tdb.db.transaction((tx) => tx.simpleQuery("insert into tx_probe values (3, 'c')", { last: true, flushLater: true })));
-    expect(texts).toEqual(["begin; set local synchronous_commit = off; insert into tx_probe values (3, 'c'); commit"]);
-    const [{ lsn }] = await tdb.db.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
-    await tdb.db.flushed();
-    const [{ behind }] = await tdb.db.query<{ behind: boolean }>('select pg_current_wal_flush_lsn() < $1::pg_lsn as behind', [lsn]);
-    expect(behind).toBe(false);
-  });
-
-  it('shares one flush among the callers that ask while another runs, started once it ends', async () => {
-    const ended: number[] = [];
-    const texts = await sent(async () => {
-      const first = tdb.db.flushed().then(() => ended.push(1));
-      const [second, third] = [tdb.db.flushed(), tdb.db.flushed()];
-      expect(second).toBe(third);
-      await Promise.all([first, second.then(() => ended.push(2))]);
-      await tdb.db.flushed();
-    });
-    expect(ended).toEqual([1, 2]);
-    expect(texts.filter((q) => q.includes('pg_logical_emit_message'))).toHaveLength(3);
-  });
-
   it('refuses a statement after the one that committed', async () => {
     await expect(
       tdb.db.transaction(async (tx) => {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { PgClient } from '../../src/db/pg-client';
-import type { Listener, SqlClient, StatementOptions } from '../../src/db/sql';
+import type { Listener, SqlClient } from '../../src/db/sql';
 import { DirectoryRepository } from '../../src/directory/directory-repository';
 import { LiveProjection, type ProjectionSource } from '../../src/projection/live-projection';
 import { TaskRepository } from '../../src/tasks/task-repository';
@@ -47,8 +47,7 @@ function relayed(db: SqlClient, opts: { states?: boolean[]; delayMs?: number }):
   return {
     engine: db.engine,
     query: <T,>(text: string, params?: unknown[]) => db.query<T>(text, params),
-    simpleQuery: <T,>(text: string, o?: StatementOptions) => db.simpleQuery<T>(text, o),
-    flushed: () => db.flushed(),
+    simpleQuery: <T,>(text: string) => db.simpleQuery<T>(text),
     exec: (script) => db.exec(script),
     transaction: (fn) => db.transaction(fn),
     close: () => db.close(),
