@@ -36,8 +36,9 @@ export interface CommitSummary {
   /** Milliseconds per commit, and the fraction of the elapsed time some commit held the database. */
   msPerCommit: number;
   busy: number;
-  /** Milliseconds of the longest commit: a stall holds every call behind it. */
+  /** Milliseconds of the longest commit, and how many took over 5 ms: a stall holds every call behind it. */
   msLongestCommit: number;
+  stalls: number;
 }
 
 /** Watches the trace store's group commits until the returned function is called. */
@@ -47,16 +48,18 @@ function watchCommits(traces: TraceStore): () => CommitSummary {
   let records = 0;
   let seconds = 0;
   let longest = 0;
+  let stalls = 0;
   const stop = traces.onCommit((c) => {
     count++;
     records += c.records;
     seconds += c.seconds;
     longest = Math.max(longest, c.seconds);
+    if (c.seconds > 0.005) stalls++;
   });
   return () => {
     stop();
     const elapsed = (performance.now() - started) / 1000;
-    return { count, recordsPerCommit: records / Math.max(1, count), msPerCommit: (seconds * 1000) / Math.max(1, count), busy: seconds / elapsed, msLongestCommit: longest * 1000 };
+    return { count, recordsPerCommit: records / Math.max(1, count), msPerCommit: (seconds * 1000) / Math.max(1, count), busy: seconds / elapsed, msLongestCommit: longest * 1000, stalls };
   };
 }
 
@@ -199,7 +202,7 @@ export function row(r: LoadResult, floor?: LoadResult): string {
   const generator = r.generatorCpuPerRequestUs === undefined ? '' : `; load generator ${r.generatorCpuPerRequestUs.toFixed(0)} µs CPU/request`;
   const server = `  server: ${r.server.cpuPerRequestUs.toFixed(0)} µs CPU/request, event loop ${(r.server.loopBusy * 100).toFixed(0)}% busy${temporal}${postgres}${generator}`;
   const c = r.commits;
-  const commits = c ? `  trace: ${c.count} group commits of ${c.recordsPerCommit.toFixed(1)} records, ${c.msPerCommit.toFixed(2)} ms each (longest ${c.msLongestCommit.toFixed(1)}), ${(c.busy * 100).toFixed(0)}% of the time` : '';
+  const commits = c ? `  trace: ${c.count} group commits of ${c.recordsPerCommit.toFixed(1)} records, ${c.msPerCommit.toFixed(2)} ms each (longest ${c.msLongestCommit.toFixed(1)}, ${c.stalls} over 5 ms), ${(c.busy * 100).toFixed(0)}% of the time` : '';
   return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${server}${commits}`;
 }
 
