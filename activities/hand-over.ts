@@ -95,7 +95,9 @@ export async function taskBuildingOn(
   i: { taskId: string; userId: string; appId: string; accountId: string },
 ): Promise<string | undefined> {
   if (!personalApp(deps.policy.active().app(i.appId))) return undefined;
-  const { records } = await deps.provisioned.reliedOnElsewhere(i.userId, i.taskId, [i.appId]);
+  const records = await deps.provisioned.recordsElsewhere(i.userId, i.taskId, [i.appId]);
+  const recorded = records.find((r) => r.accountId === i.accountId);
+  if (recorded) return recorded.taskId;
   const [underWay] = await deps.locks.stepsUnderWay(i.userId, i.taskId, i.appId);
-  return records.find((r) => r.accountId === i.accountId)?.taskId ?? underWay?.taskId;
+  return underWay?.taskId;
 }

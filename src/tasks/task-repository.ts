@@ -262,18 +262,21 @@ export class ProvisionedAccessRepository {
          order by t.created_at, g.task_id, g.tool_id`,
         [userId, exceptTaskId, appIds],
       ),
-      this.db.query<{ task_id: string; app_id: string; entitlement_id: string; account_id: string }>(
-        `select j.task_id, j.app_id, j.entitlement_id, j.account_id from jit_grants j join tasks t on t.task_id = j.task_id
-         where t.user_id = $1 and t.status = 'active' and t.task_id <> $2 and j.app_id = any($3::text[])
-           and j.revoked_at is null and j.entitlement_granted
-         order by t.created_at, j.task_id, j.entitlement_id`,
-        [userId, exceptTaskId, appIds],
-      ),
+      this.recordsElsewhere(userId, exceptTaskId, appIds),
     ]);
-    return {
-      grants: grants.map((g) => ({ taskId: g.task_id, toolId: g.tool_id, appId: g.app_id })),
-      records: records.map((r) => ({ taskId: r.task_id, appId: r.app_id, entitlementId: r.entitlement_id, accountId: r.account_id })),
-    };
+    return { grants: grants.map((g) => ({ taskId: g.task_id, toolId: g.tool_id, appId: g.app_id })), records };
+  }
+
+  /** The JIT records of reliedOnElsewhere alone. */
+  async recordsElsewhere(userId: string, exceptTaskId: string, appIds: string[]): Promise<ReliedOn['records']> {
+    const records = await this.db.query<{ task_id: string; app_id: string; entitlement_id: string; account_id: string }>(
+      `select j.task_id, j.app_id, j.entitlement_id, j.account_id from jit_grants j join tasks t on t.task_id = j.task_id
+       where t.user_id = $1 and t.status = 'active' and t.task_id <> $2 and j.app_id = any($3::text[])
+         and j.revoked_at is null and j.entitlement_granted
+       order by t.created_at, j.task_id, j.entitlement_id`,
+      [userId, exceptTaskId, appIds],
+    );
+    return records.map((r) => ({ taskId: r.task_id, appId: r.app_id, entitlementId: r.entitlement_id, accountId: r.account_id }));
   }
 
   /**
