@@ -8,6 +8,7 @@ import { benchActiveTasks } from './active-tasks';
 import { benchApprovals } from './approvals';
 import { benchIdentity } from './identity';
 import { benchPolicy } from './policy';
+import { WriteAheadLog } from './postgres-wal';
 import { benchProvisioning } from './provisioning';
 import { benchSlack } from './slack';
 import { benchTraceBatch } from './trace-batch';
@@ -98,6 +99,8 @@ async function benchHttp(): Promise<void> {
     // server is still settling), which made the first rows measured here the slowest, not the floor.
     await load({ name: 'warm-up', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: WARMUP_SECONDS });
     await load({ name: 'warm-up', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: WARMUP_SECONDS, toolCall });
+    const wal = isLocalPostgres(config.databaseUrl) ? await WriteAheadLog.open(config.databaseUrl!) : undefined;
+    if (wal) console.log(await wal.warm());
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
     console.log(row(floor));
     const watch: Watch = { traces: o.services.traces, temporalPid: o.temporalPid, localPostgres: isLocalPostgres(config.databaseUrl) };
@@ -115,6 +118,10 @@ async function benchHttp(): Promise<void> {
       );
       console.log(row(atRate, floorAtRate));
       console.log(row(await decideInProcess(o, toolCall, rate)));
+    }
+    if (wal) {
+      console.log(await wal.since());
+      await wal.close();
     }
 
     // A new grant each request: a fresh task's first call goes to its workflow (policy-only path).
