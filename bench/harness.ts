@@ -8,6 +8,7 @@ import type { TraceStore } from '../src/audit/trace-store';
 import { loadConfig, type Config } from '../src/config/config';
 import { runOrchestrator, type Orchestrator } from '../src/orchestrator';
 import { MEASURING } from './latency';
+import { describe, WriteAheadLog, type Upkeep } from './postgres-wal';
 
 export interface LoadResult {
   name: string;
@@ -28,6 +29,8 @@ export interface LoadResult {
   generatorCpuPerRequestUs?: number;
   /** The trace store's group commits meanwhile (when watched): how many, their size, their share of the time. */
   commits?: CommitSummary;
+  /** What the PostgreSQL server wrote and did meanwhile (when watched). */
+  postgres?: Upkeep;
 }
 
 export interface CommitSummary {
@@ -129,20 +132,23 @@ export interface Watch {
   temporalPid?: number;
   /** The trace store is a PostgreSQL server on this machine: report its CPU per request. */
   localPostgres?: boolean;
+  /** The trace store's PostgreSQL server: report its WAL and upkeep. */
+  wal?: WriteAheadLog;
 }
 
 /**
  * This process's CPU and event loop, and what `watch` names, from now on; `end` stops watching and
  * gives the figures per request.
  */
-export function measureFrom(watch: Watch): { end(requests: number): Pick<LoadResult, 'server' | 'commits'> } {
+export function measureFrom(watch: Watch): { end(requests: number): Promise<Pick<LoadResult, 'server' | 'commits' | 'postgres'>> } {
   const watched = watch.traces && watchCommits(watch.traces);
+  const walFrom = watch.wal?.position();
   const temporalCpu = cpuMicrosOf(watch.temporalPid);
   const postgresCpu = watch.localPostgres ? postgresCpuMicros() : undefined;
   const cpu = process.cpuUsage();
   const loop = performance.eventLoopUtilization();
   return {
-    end(requests) {
+    async end(requests) {
       const used = process.cpuUsage(cpu);
       const n = Math.max(1, requests);
       const temporalNow = cpuMicrosOf(watch.temporalPid);
@@ -153,7 +159,9 @@ export function measureFrom(watch: Watch): { end(requests: number): Pick<LoadRes
         temporalCpuPerRequestUs: temporalCpu !== undefined && temporalNow !== undefined ? (temporalNow - temporalCpu) / n : undefined,
         postgresCpuPerRequestUs: postgresCpu !== undefined && postgresNow !== undefined ? (postgresNow - postgresCpu) / n : undefined,
       };
-      return { server, commits: watched?.() };
+      const commits = watched?.();
+      const postgres = walFrom && WriteAheadLog.between(await walFrom, await watch.wal!.position());
+      return { server, commits, postgres };
     },
   };
 }
@@ -171,7 +179,7 @@ export function load(spec: Record<string, unknown>, watch: Watch = {}): Promise<
       stdout += chunk;
       if (!warmedUp && stdout.includes(`${MEASURING}\n`)) {
         warmedUp = true;
-        from.end(0);
+        void from.end(0);
         from = measureFrom(watch);
       }
     });
@@ -180,7 +188,7 @@ export function load(spec: Record<string, unknown>, watch: Watch = {}): Promise<
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`${String(spec.name)}: ${stderr || `exit code ${code}`}`));
       const r = JSON.parse(stdout.trim().split('\n').pop()!) as Omit<LoadResult, 'server'>;
-      resolve({ ...r, ...from.end(r.requests) });
+      from.end(r.requests).then((measured) => resolve({ ...r, ...measured }), reject);
     });
     child.stdin.end(JSON.stringify(spec));
   });
@@ -203,7 +211,8 @@ export function row(r: LoadResult, floor?: LoadResult): string {
   const server = `  server: ${r.server.cpuPerRequestUs.toFixed(0)} µs CPU/request, event loop ${(r.server.loopBusy * 100).toFixed(0)}% busy${temporal}${postgres}${generator}`;
   const c = r.commits;
   const commits = c ? `  trace: ${c.count} group commits of ${c.recordsPerCommit.toFixed(1)} records, ${c.msPerCommit.toFixed(2)} ms each (longest ${c.msLongestCommit.toFixed(1)}, ${c.stalls} over 5 ms), ${(c.busy * 100).toFixed(0)}% of the time` : '';
-  return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${server}${commits}`;
+  const postgresUpkeep = r.postgres ? `  PostgreSQL: ${describe(r.postgres)}` : '';
+  return `${r.name.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(7)} ms  p95 ${r.p95.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.throughput.toFixed(0).padStart(6)} req/s  (${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors)${ratio}${server}${commits}${postgresUpkeep}`;
 }
 
 /** The whole orchestrator (dev server, worker, API; PGlite, or PostgreSQL with DATABASE_URL) on a fresh data dir. */

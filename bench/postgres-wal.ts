@@ -10,31 +10,73 @@ import { Client } from 'pg';
 /** Segments made ready by `warm`: 1 GiB of WAL, more than the HTTP rows write. */
 const SEGMENTS = 64;
 
+/**
+ * What the server wrote and did while a row ran: WAL (per trace record appended), and the upkeep
+ * that can stall commits as well (checkpoints; autovacuums and autoanalyzes of this database's tables).
+ */
+export interface Upkeep {
+  walBytes: number;
+  records: number;
+  checkpoints: number;
+  autovacuums: number;
+}
+
+export function describe(u: Upkeep): string {
+  return `WAL ${(u.walBytes / Math.max(1, u.records) / 1024).toFixed(1)} KiB per trace record, ${u.checkpoints} checkpoints, ${u.autovacuums} autovacuums`;
+}
+
+/** A WAL position ('16/B374D848') as a byte offset (exact below 2^53 bytes). */
+function lsnBytes(lsn: string): number {
+  const [hi, lo] = lsn.split('/');
+  return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16);
+}
+
+export interface Position {
+  lsn: string;
+  records: number;
+  checkpoints: number;
+  autovacuums: number;
+}
+
 export class WriteAheadLog {
   private constructor(
     private readonly db: Client,
-    private readonly from: { lsn: string; records: number },
+    private readonly from: Position,
+    /** Where the server counts its checkpoints: PostgreSQL 17 moved them out of pg_stat_bgwriter. */
+    private readonly checkpoints: string,
   ) {}
 
   static async open(databaseUrl: string): Promise<WriteAheadLog> {
     const db = new Client({ connectionString: databaseUrl });
     await db.connect();
-    const wal = new WriteAheadLog(db, { lsn: '0/0', records: 0 });
-    Object.assign(wal.from, await wal.position());
-    return wal;
+    try {
+      const [{ version }] = (await db.query<{ version: string }>(`select current_setting('server_version_num') as version`)).rows;
+      const checkpoints = Number(version) >= 170000 ? 'select num_timed + num_requested from pg_stat_checkpointer' : 'select checkpoints_timed + checkpoints_req from pg_stat_bgwriter';
+      const wal = new WriteAheadLog(db, { lsn: '0/0', records: 0, checkpoints: 0, autovacuums: 0 }, checkpoints);
+      Object.assign(wal.from, await wal.position());
+      return wal;
+    } catch (err) {
+      await db.end();
+      throw err;
+    }
   }
 
   /**
-   * Creates segments until `SEGMENTS` are ready for reuse (a tiny WAL message, then a switch to the
-   * next segment, each time), then a checkpoint recycles them ahead of the current one. Needs a
-   * superuser (pg_switch_wal, CHECKPOINT, pg_ls_waldir); without one, says why it did nothing.
+   * Until `SEGMENTS` are ready for reuse: moves through that many segments (a tiny WAL
+   * message, then a switch to the next one, each time; ready ones are reused, the rest created),
+   * then a checkpoint recycles them ahead of the current one, since it keeps as many as it saw
+   * written since the last. Needs a superuser (pg_switch_wal, CHECKPOINT, pg_ls_waldir); without
+   * one, says why it did nothing.
    */
   async warm(): Promise<string> {
     try {
       const before = await this.ready();
-      const missing = Math.max(0, Math.min(SEGMENTS, await this.maxSegments()) - before);
-      for (let i = 0; i < missing; i++) await this.db.query(`select pg_logical_emit_message(false, 'aao-bench', ''), pg_switch_wal()`);
-      if (missing) await this.db.query('checkpoint');
+      const wanted = Math.min(SEGMENTS, await this.maxSegments());
+      // From a server that kept few, one round leaves about half of them (measured: 4 → 34, then 63).
+      for (let round = 0; round < 3 && (await this.ready()) < wanted; round++) {
+        for (let i = 0; i < wanted; i++) await this.db.query(`select pg_logical_emit_message(false, 'aao-bench', ''), pg_switch_wal()`);
+        await this.db.query('checkpoint');
+      }
       Object.assign(this.from, await this.position());
       return `PostgreSQL WAL: ${await this.ready()} segments ready for reuse before the rows (${before} found)`;
     } catch (err) {
@@ -42,22 +84,36 @@ export class WriteAheadLog {
     }
   }
 
-  /** WAL written since `open` or `warm`, per trace record appended meanwhile, and the segments still ready. */
+  /** WAL written since `open` or `warm` in all, and the segments still ready for reuse. */
   async since(): Promise<string> {
-    const now = await this.position();
-    const [{ bytes }] = (await this.db.query<{ bytes: string }>('select pg_wal_lsn_diff($1, $2)::bigint as bytes', [now.lsn, this.from.lsn])).rows;
-    const records = now.records - this.from.records;
+    const upkeep = WriteAheadLog.between(this.from, await this.position());
     const ready = await this.ready().then(String, () => 'unknown');
-    return `PostgreSQL WAL during the rows: ${(Number(bytes) / 2 ** 20).toFixed(0)} MiB, ${(Number(bytes) / Math.max(1, records) / 1024).toFixed(1)} KiB per trace record (${records}); segments still ready: ${ready}`;
+    return `PostgreSQL during the rows: ${describe(upkeep)}; ${(upkeep.walBytes / 2 ** 20).toFixed(0)} MiB of WAL; segments still ready for reuse: ${ready}`;
+  }
+
+  /** What the server wrote and did between two positions. */
+  static between(from: Position, to: Position): Upkeep {
+    return {
+      walBytes: lsnBytes(to.lsn) - lsnBytes(from.lsn),
+      records: to.records - from.records,
+      checkpoints: to.checkpoints - from.checkpoints,
+      autovacuums: to.autovacuums - from.autovacuums,
+    };
   }
 
   close(): Promise<void> {
     return this.db.end();
   }
 
-  private async position(): Promise<{ lsn: string; records: number }> {
-    const [row] = (await this.db.query<{ lsn: string; records: string }>('select pg_current_wal_lsn()::text as lsn, (select count(*) from decision_traces) as records')).rows;
-    return { lsn: row.lsn, records: Number(row.records) };
+  async position(): Promise<Position> {
+    const [row] = (
+      await this.db.query<Record<keyof Position, string>>(
+        `select pg_current_wal_lsn()::text as lsn, (select count(*) from decision_traces) as records,
+                (${this.checkpoints}) as checkpoints,
+                (select sum(autovacuum_count + autoanalyze_count) from pg_stat_user_tables) as autovacuums`,
+      )
+    ).rows;
+    return { lsn: row.lsn, records: Number(row.records), checkpoints: Number(row.checkpoints), autovacuums: Number(row.autovacuums) };
   }
 
   /** Segment files after the current one: recycled, waiting to be reused. */

@@ -26,13 +26,12 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
  * API's TasksService called directly): what deciding and recording costs on its own, so a row's
  * CPU splits into the HTTP stack's share and the decision's.
  */
-async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; toolId: string; args: Record<string, unknown> }, rate: number): Promise<LoadResult> {
+async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; toolId: string; args: Record<string, unknown> }, rate: number, watch: Watch): Promise<LoadResult> {
   const service = o.api.get(TasksService, { strict: false });
-  const watch = { traces: o.services.traces, localPostgres: isLocalPostgres(o.services.config.databaseUrl) };
   let from = measureFrom(watch);
   const times: number[] = [];
   const measuring = () => {
-    from.end(0);
+    void from.end(0);
     from = measureFrom(watch);
   };
   const elapsed = await openLoop(
@@ -51,7 +50,7 @@ async function decideInProcess(o: Orchestrator, toolCall: { tasks: string[]; too
     errors: 0,
     throughput: times.length / elapsed,
     ...latencySummary(times),
-    ...from.end(times.length),
+    ...(await from.end(times.length)),
   };
 }
 
@@ -101,9 +100,9 @@ async function benchHttp(): Promise<void> {
     await load({ name: 'warm-up', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: WARMUP_SECONDS, toolCall });
     const wal = isLocalPostgres(config.databaseUrl) ? await WriteAheadLog.open(config.databaseUrl!) : undefined;
     if (wal) console.log(await wal.warm());
+    const watch: Watch = { traces: o.services.traces, temporalPid: o.temporalPid, localPostgres: isLocalPostgres(config.databaseUrl), wal };
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
     console.log(row(floor));
-    const watch: Watch = { traces: o.services.traces, temporalPid: o.temporalPid, localPostgres: isLocalPostgres(config.databaseUrl) };
     const decided = await load({ name: 'POST tool-calls, tool in context', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, toolCall }, watch);
     console.log(row(decided, floor));
     // The same gateways at a fixed offered rate: the latency a gateway sees when the API is not
@@ -117,11 +116,7 @@ async function benchHttp(): Promise<void> {
         watch,
       );
       console.log(row(atRate, floorAtRate));
-      console.log(row(await decideInProcess(o, toolCall, rate)));
-    }
-    if (wal) {
-      console.log(await wal.since());
-      await wal.close();
+      console.log(row(await decideInProcess(o, toolCall, rate, watch)));
     }
 
     // A new grant each request: a fresh task's first call goes to its workflow (policy-only path).
@@ -156,6 +151,10 @@ async function benchHttp(): Promise<void> {
     console.log(row(started, floor));
     const mem = process.memoryUsage();
     console.log(`memory of this process (API + worker + PGlite): rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MiB`);
+    if (wal) {
+      console.log(await wal.since());
+      await wal.close();
+    }
   } finally {
     await stop();
   }
