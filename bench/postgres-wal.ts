@@ -39,9 +39,11 @@ export interface Position {
 }
 
 export class WriteAheadLog {
+  /** Where `since` counts from: `open`, or the end of `warm`. */
+  private from!: Position;
+
   private constructor(
     private readonly db: Client,
-    private readonly from: Position,
     /** Where the server counts its checkpoints: PostgreSQL 17 moved them out of pg_stat_bgwriter. */
     private readonly checkpoints: string,
   ) {}
@@ -52,8 +54,8 @@ export class WriteAheadLog {
     try {
       const [{ version }] = (await db.query<{ version: string }>(`select current_setting('server_version_num') as version`)).rows;
       const checkpoints = Number(version) >= 170000 ? 'select num_timed + num_requested from pg_stat_checkpointer' : 'select checkpoints_timed + checkpoints_req from pg_stat_bgwriter';
-      const wal = new WriteAheadLog(db, { lsn: '0/0', records: 0, checkpoints: 0, autovacuums: 0 }, checkpoints);
-      Object.assign(wal.from, await wal.position());
+      const wal = new WriteAheadLog(db, checkpoints);
+      wal.from = await wal.position();
       return wal;
     } catch (err) {
       await db.end();
@@ -72,13 +74,15 @@ export class WriteAheadLog {
     try {
       const before = await this.ready();
       const wanted = Math.min(SEGMENTS, await this.maxSegments());
+      let ready = before;
       // From a server that kept few, one round leaves about half of them (measured: 4 → 34, then 63).
-      for (let round = 0; round < 3 && (await this.ready()) < wanted; round++) {
+      for (let round = 0; round < 3 && ready < wanted; round++) {
         for (let i = 0; i < wanted; i++) await this.db.query(`select pg_logical_emit_message(false, 'aao-bench', ''), pg_switch_wal()`);
         await this.db.query('checkpoint');
+        ready = await this.ready();
       }
-      Object.assign(this.from, await this.position());
-      return `PostgreSQL WAL: ${await this.ready()} segments ready for reuse before the rows (${before} found)`;
+      this.from = await this.position();
+      return `PostgreSQL WAL: ${ready} segments ready for reuse before the rows (${before} found)`;
     } catch (err) {
       return `PostgreSQL WAL not warmed (${(err as Error).message}): rows may include the creation of new segments`;
     }

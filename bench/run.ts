@@ -98,9 +98,10 @@ async function benchHttp(): Promise<void> {
     // server is still settling), which made the first rows measured here the slowest, not the floor.
     await load({ name: 'warm-up', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: WARMUP_SECONDS });
     await load({ name: 'warm-up', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: WARMUP_SECONDS, toolCall });
-    const wal = isLocalPostgres(config.databaseUrl) ? await WriteAheadLog.open(config.databaseUrl!) : undefined;
+    const localPostgres = isLocalPostgres(config.databaseUrl);
+    const wal = localPostgres ? await WriteAheadLog.open(config.databaseUrl!) : undefined;
     if (wal) console.log(await wal.warm());
-    const watch: Watch = { traces: o.services.traces, temporalPid: o.temporalPid, localPostgres: isLocalPostgres(config.databaseUrl), wal };
+    const watch: Watch = { traces: o.services.traces, temporalPid: o.temporalPid, localPostgres, wal };
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
     console.log(row(floor));
     const decided = await load({ name: 'POST tool-calls, tool in context', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: SECONDS, toolCall }, watch);
