@@ -143,6 +143,7 @@ export interface Watch {
 export function measureFrom(watch: Watch): { end(requests: number): Promise<Pick<LoadResult, 'server' | 'commits' | 'postgres'>> } {
   const watched = watch.traces && watchCommits(watch.traces);
   const walFrom = watch.wal?.position();
+  const probe = watch.wal?.probeCommits();
   const temporalCpu = cpuMicrosOf(watch.temporalPid);
   const postgresCpu = watch.localPostgres ? postgresCpuMicros() : undefined;
   const cpu = process.cpuUsage();
@@ -160,7 +161,8 @@ export function measureFrom(watch: Watch): { end(requests: number): Promise<Pick
         postgresCpuPerRequestUs: postgresCpu !== undefined && postgresNow !== undefined ? (postgresNow - postgresCpu) / n : undefined,
       };
       const commits = watched?.();
-      const postgres = walFrom && WriteAheadLog.between(await walFrom, await watch.wal!.position());
+      const durableCommit = await probe?.stop();
+      const postgres = walFrom && Object.assign(WriteAheadLog.between(await walFrom, await watch.wal!.position()), { durableCommit });
       return { server, commits, postgres };
     },
   };
@@ -184,9 +186,11 @@ export function load(spec: Record<string, unknown>, watch: Watch = {}): Promise<
       }
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
+    // Whatever happens to the load, what this process started watching with stops.
+    const failed = (err: Error) => void from.end(0).then(() => reject(err), () => reject(err));
+    child.on('error', failed);
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`${String(spec.name)}: ${stderr || `exit code ${code}`}`));
+      if (code !== 0) return failed(new Error(`${String(spec.name)}: ${stderr || `exit code ${code}`}`));
       const r = JSON.parse(stdout.trim().split('\n').pop()!) as Omit<LoadResult, 'server'>;
       from.end(r.requests).then((measured) => resolve({ ...r, ...measured }), reject);
     });

@@ -5,7 +5,10 @@
 // in steady state reuses the segments its checkpoints recycled and creates none. A fresh one (a
 // new machine's) starts with one segment, so a bench on it measured segment creation, not the
 // orchestrator. Warming makes the segments first, as a long-running server has them.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { Client } from 'pg';
+import type { DurableCommits } from './commit-probe';
 
 /** Segments made ready by `warm`: 1 GiB of WAL, more than the HTTP rows write. */
 const SEGMENTS = 64;
@@ -19,10 +22,14 @@ export interface Upkeep {
   records: number;
   checkpoints: number;
   autovacuums: number;
+  /** Milliseconds a durable commit of nothing took meanwhile (see `probeCommits`). */
+  durableCommit?: DurableCommits;
 }
 
 export function describe(u: Upkeep): string {
-  return `WAL ${(u.walBytes / Math.max(1, u.records) / 1024).toFixed(1)} KiB per trace record, ${u.checkpoints} checkpoints, ${u.autovacuums} autovacuums`;
+  const d = u.durableCommit;
+  const floor = d ? `; a durable commit of nothing p50 ${d.p50.toFixed(2)}, p99 ${d.p99.toFixed(2)}, max ${d.max.toFixed(1)} ms` : '';
+  return `WAL ${(u.walBytes / Math.max(1, u.records) / 1024).toFixed(1)} KiB per trace record, ${u.checkpoints} checkpoints, ${u.autovacuums} autovacuums${floor}`;
 }
 
 /** A WAL position ('16/B374D848') as a byte offset (exact below 2^53 bytes). */
@@ -44,6 +51,7 @@ export class WriteAheadLog {
 
   private constructor(
     private readonly db: Client,
+    private readonly url: string,
     /** Where the server counts its checkpoints: PostgreSQL 17 moved them out of pg_stat_bgwriter. */
     private readonly checkpoints: string,
   ) {}
@@ -54,7 +62,7 @@ export class WriteAheadLog {
     try {
       const [{ version }] = (await db.query<{ version: string }>(`select current_setting('server_version_num') as version`)).rows;
       const checkpoints = Number(version) >= 170000 ? 'select num_timed + num_requested from pg_stat_checkpointer' : 'select checkpoints_timed + checkpoints_req from pg_stat_bgwriter';
-      const wal = new WriteAheadLog(db, checkpoints);
+      const wal = new WriteAheadLog(db, databaseUrl, checkpoints);
       wal.from = await wal.position();
       return wal;
     } catch (err) {
@@ -93,6 +101,30 @@ export class WriteAheadLog {
     const upkeep = WriteAheadLog.between(this.from, await this.position());
     const ready = await this.ready().then(String, () => 'unknown');
     return `PostgreSQL during the rows: ${describe(upkeep)}; ${(upkeep.walBytes / 2 ** 20).toFixed(0)} MiB of WAL; segments still ready for reuse: ${ready}`;
+  }
+
+  /**
+   * Commits a transactional WAL message of nothing, one after another, until `stop`, which gives how
+   * long each took; from a process of its own (bench/commit-probe.ts), so that the times are the
+   * server's and the machine's, not this busy event loop's. Every trace batch holds its tenant's
+   * chain head through such a flush: what one costs meanwhile, on the same cores and disk, is the
+   * floor under the trace's commits (each batch's own work comes on top, and the next batch waits
+   * for both).
+   */
+  probeCommits(): { stop(): Promise<DurableCommits | undefined> } {
+    const child = spawn(process.execPath, [path.join(__dirname, 'commit-probe.js')], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, PROBE_DATABASE_URL: this.url } });
+    child.stdin.on('error', () => undefined); // a probe that already ended
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    return {
+      async stop() {
+        child.stdin.end();
+        await exited;
+        // Nothing when the server refused the message or the probe failed: the row goes on without it.
+        return out.trim() ? (JSON.parse(out) as DurableCommits) : undefined;
+      },
+    };
   }
 
   /** What the server wrote and did between two positions. */

@@ -100,7 +100,14 @@ async function benchHttp(): Promise<void> {
     await load({ name: 'warm-up', url: o.baseUrl, method: 'POST', token: tokens.gateway, connections: GATEWAYS, durationSeconds: WARMUP_SECONDS, toolCall });
     const localPostgres = isLocalPostgres(config.databaseUrl);
     const wal = localPostgres ? await WriteAheadLog.open(config.databaseUrl!) : undefined;
-    if (wal) console.log(await wal.warm());
+    if (wal) {
+      console.log(await wal.warm());
+      // The machine's own floor for a durable commit, before any row loads it (compare each row's).
+      const idle = wal.probeCommits();
+      await new Promise((r) => setTimeout(r, 3000));
+      const d = await idle.stop();
+      if (d) console.log(`PostgreSQL idle: a durable commit of nothing p50 ${d.p50.toFixed(2)}, p99 ${d.p99.toFixed(2)}, max ${d.max.toFixed(1)} ms`);
+    }
     const watch: Watch = { traces: o.services.traces, temporalPid: o.temporalPid, localPostgres, wal };
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
     console.log(row(floor));
