@@ -104,8 +104,8 @@ export class WriteAheadLog {
   }
 
   /**
-   * Commits a transactional WAL message of nothing, one after another, until `stop`, which gives how
-   * long each took; from a process of its own (bench/commit-probe.ts), so that the times are the
+   * Commits a transactional WAL message of nothing every 20 ms until `stop`, which gives how long
+   * each took; from a process of its own (bench/commit-probe.ts), so that the times are the
    * server's and the machine's, not this busy event loop's. Every trace batch holds its tenant's
    * chain head through such a flush: what one costs meanwhile, on the same cores and disk, is the
    * floor under the trace's commits (each batch's own work comes on top, and the next batch waits
@@ -116,7 +116,8 @@ export class WriteAheadLog {
     child.stdin.on('error', () => undefined); // a probe that already ended
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    // A probe that could not start ends too (`error`, perhaps without `close`).
+    const exited = new Promise<void>((resolve) => child.on('close', () => resolve()).on('error', () => resolve()));
     return {
       async stop() {
         child.stdin.end();
