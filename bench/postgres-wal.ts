@@ -26,9 +26,13 @@ export interface Upkeep {
   durableCommit?: DurableCommits;
 }
 
+/** What `probeCommits` measured, as the bench prints it wherever it does. */
+export function describeCommits(d: DurableCommits): string {
+  return `a durable commit of nothing p50 ${d.p50.toFixed(2)}, p99 ${d.p99.toFixed(2)}, max ${d.max.toFixed(1)} ms`;
+}
+
 export function describe(u: Upkeep): string {
-  const d = u.durableCommit;
-  const floor = d ? `; a durable commit of nothing p50 ${d.p50.toFixed(2)}, p99 ${d.p99.toFixed(2)}, max ${d.max.toFixed(1)} ms` : '';
+  const floor = u.durableCommit ? `; ${describeCommits(u.durableCommit)}` : '';
   return `WAL ${(u.walBytes / Math.max(1, u.records) / 1024).toFixed(1)} KiB per trace record, ${u.checkpoints} checkpoints, ${u.autovacuums} autovacuums${floor}`;
 }
 

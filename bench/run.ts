@@ -8,7 +8,7 @@ import { benchActiveTasks } from './active-tasks';
 import { benchApprovals } from './approvals';
 import { benchIdentity } from './identity';
 import { benchPolicy } from './policy';
-import { WriteAheadLog } from './postgres-wal';
+import { describeCommits, WriteAheadLog } from './postgres-wal';
 import { benchProvisioning } from './provisioning';
 import { benchSlack } from './slack';
 import { benchTraceBatch } from './trace-batch';
@@ -106,7 +106,7 @@ async function benchHttp(): Promise<void> {
       const idle = wal.probeCommits();
       await new Promise((r) => setTimeout(r, 3000));
       const d = await idle.stop();
-      if (d) console.log(`PostgreSQL idle: a durable commit of nothing p50 ${d.p50.toFixed(2)}, p99 ${d.p99.toFixed(2)}, max ${d.max.toFixed(1)} ms`);
+      if (d) console.log(`PostgreSQL idle: ${describeCommits(d)}`);
     }
     const watch: Watch = { traces: o.services.traces, temporalPid: o.temporalPid, localPostgres, wal };
     const floor = await load({ name: 'GET /healthz (the floor)', url: `${o.baseUrl}/healthz`, method: 'GET', connections: GATEWAYS, durationSeconds: SECONDS });
